@@ -1,0 +1,17 @@
+/* Secrets hygiene: wipe after use, compare in constant time. */
+#ifndef POPSD_COMMON_SECRET_H
+#define POPSD_COMMON_SECRET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Overwrites n bytes at p so the compiler cannot elide it. */
+void secret_wipe(void *p, size_t n);
+/* Wipes and frees a NUL-terminated heap string; NULLs the caller's pointer. */
+void secret_free_str(char **s);
+/* Constant-time equality of two equal-length buffers. */
+bool secret_equal(const void *a, const void *b, size_t n);
+/* Fills buf with n bytes from the CSPRNG; returns 0 or -1. */
+int secret_random(void *buf, size_t n);
+
+#endif
