@@ -9,11 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Private state: embed it, initialise it with dotstuff_init(), read only
+ * wire_bytes. No byte is ever held back between chunks: a CR is emitted at
+ * once, and a following LF (even in the next chunk) is then emitted alone. */
 struct dotstuff {
     bool at_line_start;  /* next byte begins a line */
-    bool pending_cr;     /* previous chunk ended with CR not yet emitted/decided */
+    bool last_cr;        /* the previous input byte was a CR (already emitted) */
     bool in_body;        /* past the empty line that ends the header */
-    bool header_line_empty; /* the current header line has no bytes yet */
+    bool header_line_empty; /* the current header line is "" or a lone CR so far */
     bool limit_lines;    /* TOP: stop after max_body_lines body lines */
     bool done;           /* TOP limit reached: ignore further input */
     uint64_t max_body_lines;
@@ -36,7 +39,10 @@ size_t dotstuff_feed(struct dotstuff *st, const unsigned char *in, size_t len, u
 size_t dotstuff_finish(struct dotstuff *st, unsigned char *out);
 
 /* Size a message occupies on the wire (the LIST/STAT size) for the given bytes:
- * feed successive chunks; the running total is in st->wire_bytes. */
+ * feed successive chunks; the running total is in st->wire_bytes. Use a state
+ * initialised for RETR and only ever counted, never fed: the result equals the
+ * wire_bytes dotstuff_feed() reaches on the same bytes (the CRLF that
+ * dotstuff_finish() adds to an unterminated last line is not part of it). */
 void dotstuff_count(struct dotstuff *st, const unsigned char *in, size_t len);
 
 #endif

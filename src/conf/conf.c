@@ -1,0 +1,510 @@
+#include "conf/conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/strnum.h"
+
+/* inih calls the handler once per key; we stop at the first error and inih
+ * returns that line number, which gives the "file:line:" prefix. */
+struct parse_ctx {
+    struct conf *c;
+    char msg[200];
+    struct conf_listener *cur_listener;
+    struct conf_cert *cur_cert;
+    char cur_section[CONF_NAME_MAX + 16];
+};
+
+void conf_defaults(struct conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->workers = 1;
+    strcpy(c->front_user, "_popsd");
+    strcpy(c->auth_user, "_popsd-auth");
+    strcpy(c->mail_user, "vmail");
+    c->log_level = LOG_LVL_INFO;
+    c->max_connections = 10000;
+    c->max_connections_per_source = 50;
+    c->timeout_login_ms = 60000;
+    c->timeout_idle_ms = 600000;
+    c->max_bad_commands = 10;
+    c->max_auth_attempts = 3;
+    c->auth_fail_delay_ms = 2000;
+    c->login_delay_s = 0;
+    c->drain_timeout_ms = 3600000;
+    c->tls12 = true;
+    c->userdb_driver = CONF_USERDB_SQLITE;
+    strcpy(c->userdb_path, "/var/lib/popsd/users.db");
+    c->auth_threads = 2;
+    c->argon2_m_kib = 65536;
+    c->argon2_t = 3;
+    strcpy(c->mail_location, "/var/vmail/%d/%n/Maildir");
+    strcpy(c->mail_root, "/var/vmail");
+}
+
+static int set_str(struct parse_ctx *p, char *dst, size_t dstsz, const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n >= dstsz) {
+        snprintf(p->msg, sizeof(p->msg), "value must be 1..%zu characters", dstsz - 1);
+        return 0;
+    }
+    memcpy(dst, value, n + 1);
+    return 1;
+}
+
+static int set_u32(struct parse_ctx *p, uint32_t *dst, const char *value, uint32_t min, uint32_t max)
+{
+    uint32_t v;
+    if (strnum_u32_str(value, &v) < 0 || v < min || v > max) {
+        snprintf(p->msg, sizeof(p->msg), "expected an integer in %u..%u", min, max);
+        return 0;
+    }
+    *dst = v;
+    return 1;
+}
+
+static int set_ms(struct parse_ctx *p, uint64_t *dst, const char *value, uint64_t min_ms)
+{
+    uint64_t v;
+    if (strnum_duration_ms(value, &v) < 0 || v < min_ms) {
+        snprintf(p->msg, sizeof(p->msg), "expected a duration such as 30s, 10m, 500ms (at least %llums)",
+                 (unsigned long long)min_ms);
+        return 0;
+    }
+    *dst = v;
+    return 1;
+}
+
+static int set_bool(struct parse_ctx *p, bool *dst, const char *value)
+{
+    if (strnum_bool(value, dst) < 0) {
+        snprintf(p->msg, sizeof(p->msg), "expected yes or no");
+        return 0;
+    }
+    return 1;
+}
+
+static int set_path(struct parse_ctx *p, char *dst, const char *value)
+{
+    if (value[0] != '/') {
+        snprintf(p->msg, sizeof(p->msg), "expected an absolute path");
+        return 0;
+    }
+    return set_str(p, dst, CONF_PATH_MAX, value);
+}
+
+static int server_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "workers") == 0) {
+        if (strcmp(v, "auto") == 0) {
+            c->workers = 0;
+            return 1;
+        }
+        uint32_t w;
+        if (!set_u32(p, &w, v, 1, 256))
+            return 0;
+        c->workers = w;
+        return 1;
+    }
+    if (strcmp(k, "user") == 0)
+        return set_str(p, c->front_user, sizeof(c->front_user), v);
+    if (strcmp(k, "auth_user") == 0)
+        return set_str(p, c->auth_user, sizeof(c->auth_user), v);
+    if (strcmp(k, "mail_user") == 0)
+        return set_str(p, c->mail_user, sizeof(c->mail_user), v);
+    if (strcmp(k, "implementation") == 0)
+        return set_str(p, c->implementation, sizeof(c->implementation), v);
+    if (strcmp(k, "log") == 0) {
+        if (strcmp(v, "syslog") == 0 || strcmp(v, "stderr") == 0) {
+            c->log_syslog = strcmp(v, "syslog") == 0;
+            return 1;
+        }
+        snprintf(p->msg, sizeof(p->msg), "expected stderr or syslog");
+        return 0;
+    }
+    if (strcmp(k, "log_level") == 0) {
+        static const char *names[] = {"debug", "info", "notice", "warning", "error"};
+        for (int i = 0; i < 5; i++)
+            if (strcmp(v, names[i]) == 0) {
+                c->log_level = (enum log_level)i;
+                return 1;
+            }
+        snprintf(p->msg, sizeof(p->msg), "expected debug, info, notice, warning or error");
+        return 0;
+    }
+    if (strcmp(k, "max_connections") == 0)
+        return set_u32(p, &c->max_connections, v, 1, 1000000);
+    if (strcmp(k, "max_connections_per_source") == 0)
+        return set_u32(p, &c->max_connections_per_source, v, 1, 1000000);
+    if (strcmp(k, "timeout_login") == 0)
+        return set_ms(p, &c->timeout_login_ms, v, 1000);
+    if (strcmp(k, "timeout_idle") == 0)
+        return set_ms(p, &c->timeout_idle_ms, v, 600000); /* RFC 1939 section 3: at least 10 minutes */
+    if (strcmp(k, "max_bad_commands") == 0)
+        return set_u32(p, &c->max_bad_commands, v, 1, 1000);
+    if (strcmp(k, "max_auth_attempts") == 0)
+        return set_u32(p, &c->max_auth_attempts, v, 1, 100);
+    if (strcmp(k, "auth_fail_delay") == 0)
+        return set_ms(p, &c->auth_fail_delay_ms, v, 0);
+    if (strcmp(k, "login_delay") == 0)
+        return set_u32(p, &c->login_delay_s, v, 0, 86400);
+    if (strcmp(k, "drain_timeout") == 0)
+        return set_ms(p, &c->drain_timeout_ms, v, 1000);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [server]", k);
+    return 0;
+}
+
+static int tls_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    if (strcmp(k, "tls12") == 0)
+        return set_bool(p, &p->c->tls12, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [tls]", k);
+    return 0;
+}
+
+static int cert_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    if (strcmp(k, "cert") == 0)
+        return set_path(p, p->cur_cert->cert, v);
+    if (strcmp(k, "key") == 0)
+        return set_path(p, p->cur_cert->key, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [certificate]", k);
+    return 0;
+}
+
+static int userdb_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "driver") == 0) {
+        if (strcmp(v, "sqlite") == 0)
+            c->userdb_driver = CONF_USERDB_SQLITE;
+        else if (strcmp(v, "passwd-file") == 0)
+            c->userdb_driver = CONF_USERDB_PASSWD_FILE;
+        else {
+            snprintf(p->msg, sizeof(p->msg), "expected sqlite or passwd-file");
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(k, "path") == 0)
+        return set_path(p, c->userdb_path, v);
+    if (strcmp(k, "allow_weak_schemes") == 0)
+        return set_bool(p, &c->allow_weak_schemes, v);
+    if (strcmp(k, "threads") == 0) {
+        uint32_t t;
+        if (!set_u32(p, &t, v, 1, 64))
+            return 0;
+        c->auth_threads = t;
+        return 1;
+    }
+    if (strcmp(k, "argon2_memory_kib") == 0)
+        return set_u32(p, &c->argon2_m_kib, v, 8, 4194304);
+    if (strcmp(k, "argon2_iterations") == 0)
+        return set_u32(p, &c->argon2_t, v, 1, 100);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [userdb]", k);
+    return 0;
+}
+
+static int mail_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "location") == 0)
+        return set_path(p, c->mail_location, v);
+    if (strcmp(k, "root") == 0)
+        return set_path(p, c->mail_root, v);
+    if (strcmp(k, "create") == 0)
+        return set_bool(p, &c->mail_create, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [mail]", k);
+    return 0;
+}
+
+static int listener_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf_listener *l = p->cur_listener;
+    if (strcmp(k, "address") == 0) {
+        if (l->n_addrs >= CONF_MAX_ADDRS) {
+            snprintf(p->msg, sizeof(p->msg), "too many addresses (max %d)", CONF_MAX_ADDRS);
+            return 0;
+        }
+        if (!set_str(p, l->addrs[l->n_addrs], sizeof(l->addrs[0]), v))
+            return 0;
+        l->n_addrs++;
+        return 1;
+    }
+    if (strcmp(k, "tls") == 0) {
+        if (strcmp(v, "implicit") == 0)
+            l->tls = CONF_TLS_IMPLICIT;
+        else if (strcmp(v, "starttls") == 0)
+            l->tls = CONF_TLS_STARTTLS;
+        else {
+            snprintf(p->msg, sizeof(p->msg), "expected implicit or starttls");
+            return 0;
+        }
+        return 1;
+    }
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [listener]", k);
+    return 0;
+}
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= CONF_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-' || s[i] == '_' || s[i] == '.'))
+            return 0;
+    return 1;
+}
+
+/* A new "[listener NAME]" or "[certificate NAME]" section starts a new entry. */
+static int enter_section(struct parse_ctx *p, const char *section)
+{
+    struct conf *c = p->c;
+    snprintf(p->cur_section, sizeof(p->cur_section), "%s", section);
+    p->cur_listener = NULL;
+    p->cur_cert = NULL;
+    if (strncmp(section, "listener ", 9) == 0) {
+        if (!name_ok(section + 9) || c->n_listeners >= CONF_MAX_LISTENERS) {
+            snprintf(p->msg, sizeof(p->msg), "bad listener name or too many listeners");
+            return 0;
+        }
+        for (unsigned i = 0; i < c->n_listeners; i++)
+            if (strcmp(c->listeners[i].name, section + 9) == 0) {
+                snprintf(p->msg, sizeof(p->msg), "duplicate section [%s]", section);
+                return 0;
+            }
+        p->cur_listener = &c->listeners[c->n_listeners++];
+        snprintf(p->cur_listener->name, CONF_NAME_MAX, "%s", section + 9);
+        p->cur_listener->tls = CONF_TLS_IMPLICIT;
+    } else if (strncmp(section, "certificate ", 12) == 0) {
+        if (!name_ok(section + 12) || c->n_certs >= CONF_MAX_CERTS) {
+            snprintf(p->msg, sizeof(p->msg), "bad certificate name or too many certificates");
+            return 0;
+        }
+        for (unsigned i = 0; i < c->n_certs; i++)
+            if (strcmp(c->certs[i].name, section + 12) == 0) {
+                snprintf(p->msg, sizeof(p->msg), "duplicate section [%s]", section);
+                return 0;
+            }
+        p->cur_cert = &c->certs[c->n_certs++];
+        snprintf(p->cur_cert->name, CONF_NAME_MAX, "%s", section + 12);
+    } else if (strcmp(section, "server") && strcmp(section, "tls") && strcmp(section, "userdb") &&
+               strcmp(section, "mail")) {
+        snprintf(p->msg, sizeof(p->msg), "unknown section [%s]", section);
+        return 0;
+    }
+    return 1;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_ctx *p = user;
+    if (p->msg[0] != '\0')
+        return 0; /* report only the first error */
+    if (strcmp(section, p->cur_section) != 0 && !enter_section(p, section))
+        return 0;
+    if (section[0] == '\0') {
+        snprintf(p->msg, sizeof(p->msg), "key '%s' outside any section", name);
+        return 0;
+    }
+    if (strcmp(section, "server") == 0)
+        return server_key(p, name, value);
+    if (strcmp(section, "tls") == 0)
+        return tls_key(p, name, value);
+    if (strcmp(section, "userdb") == 0)
+        return userdb_key(p, name, value);
+    if (strcmp(section, "mail") == 0)
+        return mail_key(p, name, value);
+    if (p->cur_listener != NULL)
+        return listener_key(p, name, value);
+    return cert_key(p, name, value);
+}
+
+static bool path_beneath(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
+/* Checks that need the whole file: required values and cross-references. */
+static int conf_check(const char *name, struct conf *c, bool check_files, struct error *err)
+{
+    if (c->n_listeners == 0)
+        return error_set(err, "%s: no [listener NAME] section", name);
+    for (unsigned i = 0; i < c->n_listeners; i++)
+        if (c->listeners[i].n_addrs == 0)
+            return error_set(err, "%s: [listener %s] has no address", name, c->listeners[i].name);
+    if (c->n_certs == 0)
+        return error_set(err, "%s: no [certificate NAME] section; TLS is mandatory", name);
+    for (unsigned i = 0; i < c->n_certs; i++) {
+        struct conf_cert *ct = &c->certs[i];
+        if (ct->cert[0] == '\0' || ct->key[0] == '\0')
+            return error_set(err, "%s: [certificate %s] needs cert and key", name, ct->name);
+        if (!check_files)
+            continue;
+        struct stat st;
+        if (stat(ct->key, &st) < 0)
+            return error_set_errno(err, errno, "%s: [certificate %s] key %s", name, ct->name, ct->key);
+        if (st.st_mode & (S_IRWXG | S_IRWXO))
+            return error_set(err, "%s: [certificate %s] key %s is group- or world-accessible (mode %03o); "
+                                  "chmod 600 it",
+                             name, ct->name, ct->key, (unsigned)(st.st_mode & 0777));
+        if (stat(ct->cert, &st) < 0)
+            return error_set_errno(err, errno, "%s: [certificate %s] cert %s", name, ct->name, ct->cert);
+    }
+    if (!path_beneath(c->mail_location, c->mail_root))
+        return error_set(err, "%s: [mail] location %s is not beneath root %s", name, c->mail_location,
+                         c->mail_root);
+    if (strstr(c->mail_location, "..") != NULL)
+        return error_set(err, "%s: [mail] location must not contain '..'", name);
+    return 0;
+}
+
+static int conf_parse_with(int (*parse)(const void *src, ini_handler h, void *u), const void *src,
+                           const char *name, struct conf *c, bool check_files, struct error *err)
+{
+    conf_defaults(c);
+    snprintf(c->path, sizeof(c->path), "%s", name);
+    struct parse_ctx p = {.c = c};
+    p.cur_section[0] = '\x01'; /* never equal to a real section: forces enter_section */
+    int line = parse(src, on_key, &p);
+    if (line < 0)
+        return error_set_errno(err, errno, "%s", name);
+    if (line > 0)
+        return error_set(err, "%s:%d: %s", name, line,
+                         p.msg[0] ? p.msg : "syntax error (expected [section] or key = value)");
+    return conf_check(name, c, check_files, err);
+}
+
+static int parse_file(const void *src, ini_handler h, void *u)
+{
+    return ini_parse((const char *)src, h, u);
+}
+
+static int parse_string(const void *src, ini_handler h, void *u)
+{
+    return ini_parse_string((const char *)src, h, u);
+}
+
+int conf_load(const char *path, struct conf *c, struct error *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return error_set_errno(err, errno, "%s", path);
+    if (!S_ISREG(st.st_mode))
+        return error_set(err, "%s: not a regular file", path);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return error_set(err, "%s: group- or world-writable (mode %03o); refusing it", path,
+                         (unsigned)(st.st_mode & 0777));
+    return conf_parse_with(parse_file, path, path, c, true, err);
+}
+
+int conf_parse_string(const char *text, const char *name, struct conf *c, struct error *err)
+{
+    return conf_parse_with(parse_string, text, name, c, false, err);
+}
+
+static const char *ms_str(uint64_t ms, char *buf, size_t n)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, n, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, n, "%llums", (unsigned long long)ms);
+    return buf;
+}
+
+void conf_print(const struct conf *c, FILE *out)
+{
+    static const char *lvl[] = {"debug", "info", "notice", "warning", "error"};
+    char b1[32], b2[32], b3[32], b4[32];
+    fprintf(out, "# effective configuration of %s\n[server]\n", c->path);
+    if (c->workers == 0)
+        fprintf(out, "workers = auto\n");
+    else
+        fprintf(out, "workers = %u\n", c->workers);
+    fprintf(out,
+            "user = %s\nauth_user = %s\nmail_user = %s\n%simplementation = %s\nlog = %s\nlog_level = %s\n"
+            "max_connections = %u\nmax_connections_per_source = %u\ntimeout_login = %s\n"
+            "timeout_idle = %s\nmax_bad_commands = %u\nmax_auth_attempts = %u\nauth_fail_delay = %s\n"
+            "login_delay = %u\ndrain_timeout = %s\n",
+            c->front_user, c->auth_user, c->mail_user, c->implementation[0] ? "" : "# ",
+            c->implementation[0] ? c->implementation : "(not advertised)", c->log_syslog ? "syslog" : "stderr",
+            lvl[c->log_level], c->max_connections, c->max_connections_per_source,
+            ms_str(c->timeout_login_ms, b1, sizeof(b1)), ms_str(c->timeout_idle_ms, b2, sizeof(b2)),
+            c->max_bad_commands, c->max_auth_attempts, ms_str(c->auth_fail_delay_ms, b3, sizeof(b3)),
+            c->login_delay_s, ms_str(c->drain_timeout_ms, b4, sizeof(b4)));
+    fprintf(out, "\n[tls]\ntls12 = %s\n", c->tls12 ? "yes" : "no");
+    for (unsigned i = 0; i < c->n_certs; i++)
+        fprintf(out, "\n[certificate %s]\ncert = %s\nkey = %s\n", c->certs[i].name, c->certs[i].cert,
+                c->certs[i].key);
+    fprintf(out, "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nthreads = %u\n"
+                 "argon2_memory_kib = %u\nargon2_iterations = %u\n",
+            c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
+            c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t);
+    fprintf(out, "\n[mail]\nlocation = %s\nroot = %s\ncreate = %s\n", c->mail_location, c->mail_root,
+            c->mail_create ? "yes" : "no");
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        const struct conf_listener *l = &c->listeners[i];
+        fprintf(out, "\n[listener %s]\ntls = %s\n", l->name, l->tls == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
+        for (unsigned j = 0; j < l->n_addrs; j++)
+            fprintf(out, "address = %s\n", l->addrs[j]);
+    }
+}
+
+/* A user name may become a path component only if it cannot climb or hide. */
+static bool component_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 255 || (n <= 2 && s[0] == '.' && (n == 1 || s[1] == '.')))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x21 || ch == 0x7f || ch == '/' || ch == '\\')
+            return false;
+    }
+    return s[0] != '.';
+}
+
+int conf_mail_path(const struct conf *c, const char *user, char *out, size_t outsz, struct error *err)
+{
+    const char *at = strrchr(user, '@');
+    size_t ulen = strlen(user);
+    size_t nlen = at ? (size_t)(at - user) : ulen;
+    const char *dom = at ? at + 1 : "";
+    if (!component_ok(user, ulen) || !component_ok(user, nlen))
+        return error_set(err, "user name not usable in a mail path");
+    size_t o = 0;
+    for (const char *t = c->mail_location; *t; t++) {
+        const char *piece = t;
+        size_t plen = 1;
+        if (*t == '%') {
+            t++;
+            switch (*t) {
+            case 'u': piece = user; plen = ulen; break;
+            case 'n': piece = user; plen = nlen; break;
+            case 'd':
+                piece = dom;
+                plen = strlen(dom);
+                if (plen == 0 || !component_ok(dom, plen))
+                    return error_set(err, "user name has no usable domain for %%d");
+                break;
+            case '%': piece = "%"; plen = 1; break;
+            default: return error_set(err, "bad %% escape in mail location");
+            }
+        }
+        if (o + plen >= outsz)
+            return error_set(err, "mail path too long");
+        memcpy(out + o, piece, plen);
+        o += plen;
+    }
+    out[o] = '\0';
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* The configuration: one INI file (default /etc/popsd/popsd.conf), parsed
+ * strictly. An unknown section or key, a bad value or a missing required value
+ * is a "file:line: message" error. Defaults are the secure choice; a minimal file
+ * needs only a certificate, a listener, the user database and the mail location. */
+#ifndef POPSD_CONF_CONF_H
+#define POPSD_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+#define CONF_PATH_DEFAULT "/etc/popsd/popsd.conf"
+#define CONF_PATH_MAX 1024
+#define CONF_NAME_MAX 64
+#define CONF_MAX_LISTENERS 16
+#define CONF_MAX_ADDRS 16 /* per listener */
+#define CONF_MAX_CERTS 16
+
+enum conf_tls_mode { CONF_TLS_IMPLICIT, CONF_TLS_STARTTLS };
+enum conf_userdb_driver { CONF_USERDB_SQLITE, CONF_USERDB_PASSWD_FILE };
+
+struct conf_listener {
+    char name[CONF_NAME_MAX];
+    char addrs[CONF_MAX_ADDRS][128]; /* "127.0.0.1:995", "[::1]:995", "*:995" */
+    unsigned n_addrs;
+    enum conf_tls_mode tls;
+};
+
+struct conf_cert {
+    char name[CONF_NAME_MAX];
+    char cert[CONF_PATH_MAX]; /* PEM: leaf first, then the chain */
+    char key[CONF_PATH_MAX];  /* must not be group/world readable */
+};
+
+struct conf {
+    char path[CONF_PATH_MAX];
+
+    /* [server] */
+    unsigned workers; /* front processes; 0 = one per core */
+    char front_user[CONF_NAME_MAX];
+    char auth_user[CONF_NAME_MAX];
+    char mail_user[CONF_NAME_MAX];
+    char implementation[CONF_NAME_MAX]; /* CAPA IMPLEMENTATION, "" = not advertised */
+    bool log_syslog;
+    enum log_level log_level;
+    uint32_t max_connections;            /* whole server */
+    uint32_t max_connections_per_source; /* per IPv4 address or IPv6 /64 */
+    uint64_t timeout_login_ms;           /* idle before authentication (and TLS handshake) */
+    uint64_t timeout_idle_ms;            /* idle after authentication, >= 10 minutes (RFC 1939) */
+    uint32_t max_bad_commands;
+    uint32_t max_auth_attempts; /* per connection */
+    uint64_t auth_fail_delay_ms;
+    uint32_t login_delay_s; /* advertised LOGIN-DELAY and enforced per user */
+    uint64_t drain_timeout_ms; /* how long an old generation may finish sessions after reload */
+
+    /* [tls] */
+    struct conf_cert certs[CONF_MAX_CERTS];
+    unsigned n_certs;
+    bool tls12; /* allow TLS 1.2 beside 1.3 */
+
+    /* [userdb] */
+    enum conf_userdb_driver userdb_driver;
+    char userdb_path[CONF_PATH_MAX];
+    bool allow_weak_schemes;
+    unsigned auth_threads;
+    uint32_t argon2_m_kib, argon2_t; /* cost for the dummy hash and new hashes */
+
+    /* [mail] */
+    char mail_location[CONF_PATH_MAX]; /* template with %u %n %d, under mail_root */
+    char mail_root[CONF_PATH_MAX];     /* the front's chroot: every mailbox is beneath it */
+    bool mail_create;                  /* create a missing Maildir at first login */
+
+    struct conf_listener listeners[CONF_MAX_LISTENERS];
+    unsigned n_listeners;
+};
+
+/* Fills c with defaults. */
+void conf_defaults(struct conf *c);
+
+/* Parses the file at path into c (defaults first) and checks it as a whole:
+ * file mode (not group/world-writable), required values, key files' modes,
+ * mail_location beneath mail_root. Returns 0, or -1 with "path:line: message". */
+int conf_load(const char *path, struct conf *c, struct error *err);
+
+/* Same, from a string (tests, fuzzing); no file-mode checks. */
+int conf_parse_string(const char *text, const char *name, struct conf *c, struct error *err);
+
+/* Writes the effective configuration in the file's own syntax (popsd -n). */
+void conf_print(const struct conf *c, FILE *out);
+
+/* Expands the mail location for user ("%u" full name, "%n" local part, "%d" domain,
+ * "%%"). Refuses names that would escape the directory ("..", "/", control bytes).
+ * Returns 0 or -1. */
+int conf_mail_path(const struct conf *c, const char *user, char *out, size_t outsz, struct error *err);
+
+#endif

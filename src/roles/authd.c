@@ -1,0 +1,355 @@
+/* The authd role: owns the user database and decides every login. Started as
+ *   popsd -x authd -c CONF -n NFRONTS
+ * with fds 3 .. 3+NFRONTS-1 = one channel per front. Password hashing runs on a
+ * small thread pool so the event loop never blocks; each worker has its own
+ * database handle. Unknown users are verified against a dummy hash of the same
+ * cost, so they take as long as known ones. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/pwscheme.h"
+#include "auth/userdb.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "common/strnum.h"
+#include "conf/conf.h"
+#include "ipc/auth_msg.h"
+#include "pop3/session.h"
+#include "roles/roles.h"
+#include "sandbox/privdrop.h"
+
+#define AUTHD_MAX_FRONTS 256
+#define AUTHD_MAX_QUEUE 10000
+#define AUTHD_MAX_THREADS 64
+#define LOGIN_DELAY_SLOTS 65536
+
+struct job {
+    struct job *next;
+    int front;
+    struct ipc_auth_req req;
+    struct ipc_auth_res res;
+};
+
+struct jobq {
+    struct job *head, *tail;
+    unsigned len;
+};
+
+static struct {
+    struct conf conf;
+    struct event_base *base;
+    int front_fd[AUTHD_MAX_FRONTS];
+    struct event *front_ev[AUTHD_MAX_FRONTS];
+    unsigned n_fronts, n_open;
+    struct userdb *db[AUTHD_MAX_THREADS];
+    struct pwscheme_argon2_params argon2;
+    const char *dummy;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct jobq todo, done;
+    int done_pipe[2];
+    uint64_t login_delay_key;
+    struct {
+        uint64_t h;
+        time_t at;
+    } last_login[LOGIN_DELAY_SLOTS];
+} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void q_push(struct jobq *q, struct job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->len++;
+}
+
+static struct job *q_pop(struct jobq *q)
+{
+    struct job *j = q->head;
+    if (j != NULL) {
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->len--;
+    }
+    return j;
+}
+
+static uint32_t fail_delay(void)
+{
+    /* +-25% jitter so the delay itself reveals nothing about the outcome path. */
+    uint64_t base = A.conf.auth_fail_delay_ms;
+    uint32_t r = 0;
+    secret_random(&r, sizeof(r));
+    return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
+}
+
+static bool beneath_root(const char *path)
+{
+    size_t n = strlen(A.conf.mail_root);
+    while (n > 1 && A.conf.mail_root[n - 1] == '/')
+        n--;
+    return strncmp(path, A.conf.mail_root, n) == 0 && path[n] == '/' && strstr(path, "/../") == NULL;
+}
+
+/* Runs on a worker thread: look the user up and verify, never logging the secret. */
+static void verify(struct userdb *db, struct job *j)
+{
+    struct ipc_auth_req *q = &j->req;
+    struct ipc_auth_res *a = &j->res;
+    struct userdb_entry e;
+    struct error err = {{0}};
+    char qn[300];
+    memset(a, 0, sizeof(*a));
+    a->id = q->id;
+    int found = userdb_lookup(db, q->authcid, &e, &err);
+    if (found < 0) {
+        log_event(LOG_LVL_ERR, "userdb_error", "sid=%s detail=%s", q->sid,
+                  log_quote(qn, sizeof(qn), err.msg, strlen(err.msg)));
+        a->status = POP3_AUTH_TEMPFAIL;
+        return;
+    }
+    const char *hash = found ? e.pwhash : A.dummy;
+    int ok = pwscheme_verify(hash, q->secret, q->secret_len, A.conf.allow_weak_schemes, &err);
+    if (found && ok < 0)
+        log_event(LOG_LVL_ERR, "bad_password_hash", "user=%s detail=%s",
+                  log_quote(qn, sizeof(qn), e.name, strlen(e.name)), err.msg);
+    bool authz_ok = q->authzid[0] == '\0' || strcmp(q->authzid, q->authcid) == 0;
+    if (!found || ok != 1 || !authz_ok) {
+        a->status = POP3_AUTH_FAIL;
+        a->delay_ms = fail_delay();
+    } else if (!e.pop3_enabled) {
+        a->status = POP3_AUTH_DISABLED;
+        a->delay_ms = fail_delay();
+    } else {
+        snprintf(a->user, sizeof(a->user), "%s", e.name);
+        if (e.mail[0] != '\0')
+            snprintf(a->mail, sizeof(a->mail), "%s", e.mail);
+        else if (conf_mail_path(&A.conf, e.name, a->mail, sizeof(a->mail), &err) < 0)
+            a->mail[0] = '\0';
+        if (a->mail[0] == '\0' || !beneath_root(a->mail)) {
+            log_event(LOG_LVL_ERR, "bad_mail_path", "user=%s detail=%s",
+                      log_quote(qn, sizeof(qn), e.name, strlen(e.name)),
+                      a->mail[0] ? "outside the mail root" : err.msg);
+            a->status = POP3_AUTH_TEMPFAIL;
+        } else {
+            a->status = POP3_AUTH_OK;
+        }
+    }
+    userdb_entry_wipe(&e);
+}
+
+static void *worker_main(void *arg)
+{
+    struct userdb *db = arg;
+    for (;;) {
+        pthread_mutex_lock(&A.mu);
+        struct job *j;
+        while ((j = q_pop(&A.todo)) == NULL)
+            pthread_cond_wait(&A.cv, &A.mu);
+        pthread_mutex_unlock(&A.mu);
+        verify(db, j);
+        secret_wipe(j->req.secret, sizeof(j->req.secret));
+        pthread_mutex_lock(&A.mu);
+        q_push(&A.done, j);
+        pthread_mutex_unlock(&A.mu);
+        char b = 1;
+        ssize_t w = write(A.done_pipe[1], &b, 1);
+        (void)w; /* a full pipe already means "wake up" */
+    }
+    return NULL;
+}
+
+/* RFC 2449 LOGIN-DELAY: a bounded table of last logins keyed by a keyed hash of
+ * the name; a collision can only let a login through early, never block one. */
+static bool login_too_soon(const char *user)
+{
+    if (A.conf.login_delay_s == 0)
+        return false;
+    uint64_t h = A.login_delay_key;
+    for (const char *p = user; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned slot = (unsigned)(h % LOGIN_DELAY_SLOTS);
+    if (A.last_login[slot].h == h && now.tv_sec - A.last_login[slot].at < (time_t)A.conf.login_delay_s)
+        return true;
+    A.last_login[slot].h = h;
+    A.last_login[slot].at = now.tv_sec;
+    return false;
+}
+
+static void send_result(struct job *j)
+{
+    if (j->res.status == POP3_AUTH_OK && login_too_soon(j->res.user)) {
+        j->res.status = POP3_AUTH_LOGIN_DELAY;
+        j->res.user[0] = j->res.mail[0] = '\0';
+    }
+    int fd = A.front_fd[j->front];
+    if (fd >= 0) {
+        struct ipc_writer w;
+        ipc_auth_res_write(&w, &j->res);
+        if (ipc_send(fd, &w) < 0)
+            log_event(LOG_LVL_ERR, "front_send_failed", "front=%d errno=%d", j->front, errno);
+    }
+    secret_wipe(j, sizeof(*j));
+    free(j);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    for (;;) {
+        pthread_mutex_lock(&A.mu);
+        struct job *j = q_pop(&A.done);
+        pthread_mutex_unlock(&A.mu);
+        if (j == NULL)
+            return;
+        send_result(j);
+    }
+}
+
+static void front_closed(int i)
+{
+    event_free(A.front_ev[i]);
+    A.front_ev[i] = NULL;
+    close(A.front_fd[i]);
+    A.front_fd[i] = -1;
+    if (--A.n_open == 0) {
+        log_event(LOG_LVL_INFO, "exiting", "reason=all_fronts_gone");
+        event_base_loopexit(A.base, NULL);
+    }
+}
+
+static void front_cb(evutil_socket_t fd, short what, void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    uint8_t buf[IPC_MSG_MAX];
+    for (int budget = 0; budget < 64; budget++) {
+        long n = ipc_recv(fd, buf);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            front_closed(i);
+            return;
+        }
+        struct ipc_reader r;
+        struct job *j = calloc(1, sizeof(*j));
+        if (j == NULL) {
+            secret_wipe(buf, sizeof(buf));
+            return;
+        }
+        j->front = i;
+        int type = ipc_r_init(&r, buf, (size_t)n);
+        int ok = type == IPC_AUTH_REQ ? ipc_auth_req_read(&r, &j->req) : -1;
+        secret_wipe(buf, (size_t)n);
+        if (ok < 0) {
+            /* A front that sends garbage is compromised or broken: stop serving it. */
+            log_event(LOG_LVL_ERR, "front_protocol_error", "front=%d type=%d", i, type);
+            free(j);
+            front_closed(i);
+            return;
+        }
+        pthread_mutex_lock(&A.mu);
+        bool full = A.todo.len >= AUTHD_MAX_QUEUE;
+        if (!full) {
+            q_push(&A.todo, j);
+            pthread_cond_signal(&A.cv);
+        }
+        pthread_mutex_unlock(&A.mu);
+        if (full) {
+            j->res.id = j->req.id;
+            j->res.status = POP3_AUTH_TEMPFAIL;
+            log_event(LOG_LVL_WARN, "auth_queue_full", "sid=%s", j->req.sid);
+            send_result(j);
+        }
+    }
+}
+
+static void stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    exit(0);
+}
+
+int authd_main(int argc, char **argv)
+{
+    const char *conf_path = CONF_PATH_DEFAULT;
+    uint32_t nfronts = 0;
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "x:c:n:")) != -1) {
+        if (opt == 'c')
+            conf_path = optarg;
+        else if (opt == 'n' && (strnum_u32_str(optarg, &nfronts) < 0 || nfronts == 0 || nfronts > AUTHD_MAX_FRONTS))
+            log_fatal("bad -n");
+    }
+    log_set_role("authd");
+    struct error err = {{0}};
+    if (conf_load(conf_path, &A.conf, &err) < 0)
+        log_fatal("%s", err.msg);
+    log_init("authd", A.conf.log_syslog, A.conf.log_level);
+    unsigned nthreads = A.conf.auth_threads > AUTHD_MAX_THREADS ? AUTHD_MAX_THREADS : A.conf.auth_threads;
+    enum userdb_driver drv = A.conf.userdb_driver == CONF_USERDB_SQLITE ? USERDB_SQLITE : USERDB_PASSWD_FILE;
+    /* Open the database while still privileged, one handle per worker. */
+    for (unsigned i = 0; i < nthreads; i++)
+        if (userdb_open(drv, A.conf.userdb_path, &A.db[i], &err) < 0)
+            log_fatal("user database: %s", err.msg);
+    struct privdrop_target t;
+    if (privdrop_lookup(A.conf.auth_user, &t, &err) < 0)
+        log_fatal("%s", err.msg);
+    if (privdrop_apply(&t, NULL, &err) < 0)
+        log_fatal("privilege drop: %s", err.msg);
+
+    A.argon2 = pwscheme_argon2_default;
+    A.argon2.m_cost_kib = A.conf.argon2_m_kib;
+    A.argon2.t_cost = A.conf.argon2_t;
+    A.dummy = pwscheme_dummy_hash(&A.argon2);
+    if (A.dummy == NULL)
+        log_fatal("cannot make the dummy hash");
+    secret_random(&A.login_delay_key, sizeof(A.login_delay_key));
+
+    if (pipe2(A.done_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+        log_fatal("pipe2: %s", strerror(errno));
+    A.base = event_base_new();
+    if (A.base == NULL)
+        log_fatal("event_base_new failed");
+    struct event *ev_done = event_new(A.base, A.done_pipe[0], EV_READ | EV_PERSIST, done_cb, NULL);
+    if (ev_done == NULL || event_add(ev_done, NULL) < 0)
+        log_fatal("event_new failed");
+    A.n_fronts = A.n_open = nfronts;
+    for (unsigned i = 0; i < nfronts; i++) {
+        A.front_fd[i] = 3 + (int)i;
+        A.front_ev[i] = event_new(A.base, A.front_fd[i], EV_READ | EV_PERSIST, front_cb, (void *)(intptr_t)i);
+        if (A.front_ev[i] == NULL || event_add(A.front_ev[i], NULL) < 0)
+            log_fatal("event_new failed");
+    }
+    for (unsigned i = 0; i < nthreads; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, worker_main, A.db[i]) != 0)
+            log_fatal("pthread_create failed");
+        pthread_detach(th);
+    }
+    struct event *ev_term = evsignal_new(A.base, SIGTERM, stop_cb, NULL);
+    if (ev_term == NULL || evsignal_add(ev_term, NULL) < 0)
+        log_fatal("signal set-up failed");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN); /* the parent decides when we stop */
+    signal(SIGUSR2, SIG_IGN);
+    log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s", nfronts, nthreads, A.conf.auth_user);
+    event_base_dispatch(A.base);
+    return 0;
+}

@@ -1,0 +1,237 @@
+/* The front role's process: set-up, privilege drop, listeners, connection
+ * caps, and draining on reload. Started by the parent as
+ *   popsd -x front -c CONF -w WORKER -l MODES
+ * with fd 3 = its authd channel and fds 4.. = listening sockets, MODES being
+ * one letter per listener fd: 'i' implicit TLS, 's' STLS. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/strnum.h"
+#include "roles/front.h"
+#include "roles/roles.h"
+#include "sandbox/privdrop.h"
+
+static void source_key(const struct sockaddr *sa, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a))
+            memcpy(key, a + 12, 4);
+        else {
+            key[15] = 6;
+            memcpy(key, a, 8); /* one IPv6 customer usually holds a whole /64 */
+        }
+    }
+}
+
+static unsigned source_bucket(const uint8_t key[16])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h % FRONT_SOURCE_BUCKETS;
+}
+
+bool front_source_acquire(struct front *f, const struct sockaddr *sa)
+{
+    uint8_t key[16];
+    source_key(sa, key);
+    unsigned b = source_bucket(key);
+    struct front_source *s = f->sources[b];
+    while (s != NULL && memcmp(s->key, key, 16) != 0)
+        s = s->next;
+    if (s != NULL && s->count >= f->conf.max_connections_per_source)
+        return false;
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return false;
+        memcpy(s->key, key, 16);
+        s->next = f->sources[b];
+        f->sources[b] = s;
+    }
+    s->count++;
+    return true;
+}
+
+void front_source_release(struct front *f, const struct sockaddr *sa)
+{
+    uint8_t key[16];
+    source_key(sa, key);
+    unsigned b = source_bucket(key);
+    for (struct front_source **pp = &f->sources[b]; *pp != NULL; pp = &(*pp)->next) {
+        struct front_source *s = *pp;
+        if (memcmp(s->key, key, 16) != 0)
+            continue;
+        if (--s->count == 0) {
+            *pp = s->next;
+            free(s);
+        }
+        return;
+    }
+}
+
+void front_conn_gone(struct front *f)
+{
+    f->n_conns--;
+    if (f->draining && f->n_conns == 0)
+        event_base_loopexit(f->base, NULL);
+}
+
+/* Refusals can come in floods: log the first in each second and count the rest. */
+static void log_refusal(const char *remote, const char *reason)
+{
+    static time_t last;
+    static unsigned suppressed;
+    time_t now = time(NULL);
+    if (now == last) {
+        suppressed++;
+        return;
+    }
+    log_event(LOG_LVL_NOTICE, "conn_refused", "remote=%s reason=%s suppressed=%u", remote, reason, suppressed);
+    last = now;
+    suppressed = 0;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    struct front *f = arg;
+    enum conf_tls_mode mode = CONF_TLS_IMPLICIT;
+    for (unsigned i = 0; i < f->n_listeners; i++)
+        if (f->listeners[i] == l)
+            mode = f->listener_mode[i];
+    const char *reason = NULL;
+    if (f->n_conns >= f->conf.max_connections)
+        reason = "max_connections";
+    else if (!front_source_acquire(f, sa))
+        reason = "max_connections_per_source";
+    if (reason != NULL) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+        log_refusal(ip, reason);
+        if (mode == CONF_TLS_STARTTLS) {
+            static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+            ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)w;
+        }
+        close(fd);
+        return;
+    }
+    f->n_conns++;
+    front_conn_accept(f, fd, sa, salen, mode);
+}
+
+static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct front *f = arg;
+    log_event(LOG_LVL_NOTICE, "drain_timeout", "worker=%u sessions=%u", f->worker, f->n_conns);
+    event_base_loopexit(f->base, NULL);
+}
+
+/* Reload: stop accepting, let the sessions in progress finish. */
+static void drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct front *f = arg;
+    if (f->draining)
+        return;
+    f->draining = true;
+    for (unsigned i = 0; i < f->n_listeners; i++) {
+        evconnlistener_free(f->listeners[i]);
+        f->listeners[i] = NULL;
+    }
+    f->n_listeners = 0;
+    log_event(LOG_LVL_INFO, "draining", "worker=%u sessions=%u", f->worker, f->n_conns);
+    if (f->n_conns == 0) {
+        event_base_loopexit(f->base, NULL);
+        return;
+    }
+    uint64_t ms = f->conf.drain_timeout_ms;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    f->drain_timer = evtimer_new(f->base, drain_timeout_cb, f);
+    if (f->drain_timer != NULL)
+        evtimer_add(f->drain_timer, &tv);
+}
+
+static void stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct front *f = arg;
+    log_event(LOG_LVL_INFO, "stopping", "worker=%u sessions=%u", f->worker, f->n_conns);
+    /* Sessions end without UPDATE: nothing is deleted. */
+    exit(0);
+}
+
+int front_main(int argc, char **argv)
+{
+    static struct front f; /* large (per-source table, auth slots): not on the stack */
+    const char *conf_path = CONF_PATH_DEFAULT, *modes = "";
+    uint32_t worker = 0;
+    int opt;
+    optind = 1;
+    while ((opt = getopt(argc, argv, "x:c:w:l:")) != -1) {
+        if (opt == 'c')
+            conf_path = optarg;
+        else if (opt == 'w' && strnum_u32_str(optarg, &worker) < 0)
+            log_fatal("bad -w");
+        else if (opt == 'l')
+            modes = optarg;
+    }
+    f.worker = worker;
+    log_set_role("front");
+    struct error err = {{0}};
+    if (conf_load(conf_path, &f.conf, &err) < 0)
+        log_fatal("%s", err.msg);
+    log_init("front", f.conf.log_syslog, f.conf.log_level);
+    /* Read the keys while still root; the chroot below cannot see them. */
+    if (tls_server_new(&f.conf, &f.tls, &err) < 0)
+        log_fatal("%s", err.msg);
+    struct privdrop_target t;
+    if (privdrop_lookup(f.conf.mail_user, &t, &err) < 0)
+        log_fatal("%s", err.msg);
+    f.chrooted = geteuid() == 0;
+    if (privdrop_apply(&t, f.chrooted ? f.conf.mail_root : NULL, &err) < 0)
+        log_fatal("privilege drop: %s", err.msg);
+
+    f.base = event_base_new();
+    if (f.base == NULL)
+        log_fatal("event_base_new failed");
+    front_authc_init(&f, 3);
+    size_t n = strlen(modes);
+    if (n == 0 || n > CONF_MAX_LISTENERS * CONF_MAX_ADDRS)
+        log_fatal("no listeners passed");
+    for (size_t i = 0; i < n; i++) {
+        f.listener_mode[i] = modes[i] == 's' ? CONF_TLS_STARTTLS : CONF_TLS_IMPLICIT;
+        evutil_make_socket_nonblocking(4 + (int)i);
+        f.listeners[i] = evconnlistener_new(f.base, accept_cb, &f, LEV_OPT_CLOSE_ON_FREE, -1, 4 + (int)i);
+        if (f.listeners[i] == NULL)
+            log_fatal("cannot use listening socket %zu", i);
+    }
+    f.n_listeners = (unsigned)n;
+    struct event *ev_drain = evsignal_new(f.base, SIGUSR2, drain_cb, &f);
+    struct event *ev_term = evsignal_new(f.base, SIGTERM, stop_cb, &f);
+    struct event *ev_int = evsignal_new(f.base, SIGINT, stop_cb, &f);
+    if (ev_drain == NULL || ev_term == NULL || ev_int == NULL || evsignal_add(ev_drain, NULL) < 0 ||
+        evsignal_add(ev_term, NULL) < 0 || evsignal_add(ev_int, NULL) < 0)
+        log_fatal("cannot install signal handlers");
+    signal(SIGPIPE, SIG_IGN);
+    log_event(LOG_LVL_INFO, "started", "worker=%u listeners=%zu user=%s chroot=%s", f.worker, n,
+              f.conf.mail_user, f.chrooted ? f.conf.mail_root : "-");
+    event_base_dispatch(f.base);
+    log_event(LOG_LVL_INFO, "exiting", "worker=%u", f.worker);
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* The front role: network, TLS and the POP3 state machine, unprivileged and
+ * chrooted. Shared between its files; nothing outside roles/ includes this. */
+#ifndef POPSD_ROLES_FRONT_H
+#define POPSD_ROLES_FRONT_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "pop3/session.h"
+#include "tls/tls.h"
+
+struct front_conn;
+
+/* Connections per source: IPv4 address, or IPv6 /64. */
+struct front_source {
+    uint8_t key[16];
+    uint32_t count;
+    struct front_source *next;
+};
+
+#define FRONT_SOURCE_BUCKETS 4096
+#define FRONT_AUTH_SLOTS 4096
+
+struct front {
+    struct conf conf;
+    struct event_base *base;
+    struct tls_server *tls;
+    struct evconnlistener *listeners[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
+    enum conf_tls_mode listener_mode[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
+    unsigned n_listeners;
+    uint32_t n_conns;
+    uint64_t next_sid;
+    unsigned worker;
+    bool draining;
+    bool chrooted; /* at conf.mail_root */
+    struct event *drain_timer;
+    struct front_source *sources[FRONT_SOURCE_BUCKETS];
+
+    /* authd client */
+    int auth_fd;
+    struct event *auth_ev;
+    uint32_t auth_next_id;
+    struct front_conn *auth_pending[FRONT_AUTH_SLOTS];
+    uint32_t auth_pending_id[FRONT_AUTH_SLOTS];
+};
+
+int front_main(int argc, char **argv);
+
+/* front_conn.c */
+void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode);
+void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r);
+/* The id of the connection's pending authd request (0 = none). */
+uint32_t *front_conn_auth_id(struct front_conn *c);
+
+/* front_authc.c */
+void front_authc_init(struct front *f, int fd);
+/* Sends a request; returns 0, or -1 when authd is unreachable. */
+int front_authc_request(struct front *f, struct front_conn *c, const char *mech, const char *sid,
+                        const char *remote, bool tls, const struct sasl_creds *creds);
+/* The connection is going away: drop its pending request. */
+void front_authc_cancel(struct front *f, struct front_conn *c);
+
+/* Source accounting (front.c). */
+bool front_source_acquire(struct front *f, const struct sockaddr *sa);
+void front_source_release(struct front *f, const struct sockaddr *sa);
+void front_conn_gone(struct front *f);
+
+#endif

@@ -1,0 +1,365 @@
+/* The parent: root, never reads a client byte. It binds the listeners, starts
+ * a generation of children (one authd and N fronts, re-executed from our own
+ * binary on fixed fds), restarts a generation whose child died, and on SIGHUP
+ * starts a new generation from the re-read config while the old one drains:
+ * sessions in progress finish on the old fronts, new connections go to the new. */
+#include <errno.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+#include "ipc/spawn.h"
+#include "roles/roles.h"
+
+#define MAX_FDS (CONF_MAX_LISTENERS * CONF_MAX_ADDRS)
+#define MAX_WORKERS 256
+
+struct generation {
+    unsigned id;
+    pid_t authd;
+    pid_t fronts[MAX_WORKERS];
+    unsigned n_fronts;
+    bool current;
+    struct timespec started;
+    struct generation *next;
+};
+
+static struct {
+    const char *conf_path, *exe;
+    struct conf conf;
+    int lfd[MAX_FDS];
+    char lmode[MAX_FDS + 1];
+    unsigned n_lfd;
+    struct event_base *base;
+    struct generation *gens;
+    unsigned next_gen;
+    bool stopping;
+    unsigned restart_backoff_s;
+    struct event *restart_timer, *kill_timer;
+} P;
+
+static int bind_one(const char *spec, struct error *err)
+{
+    char host[128], port[16];
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon == spec || strlen(colon + 1) >= sizeof(port))
+        return error_set(err, "listener address '%s': expected HOST:PORT", spec);
+    size_t hl = (size_t)(colon - spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        spec++;
+        hl -= 2;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)hl, spec);
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    int rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &ai);
+    if (rc != 0)
+        return error_set(err, "listener address '%s': %s", spec, gai_strerror(rc));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return error_set_errno(err, e, "listen on %s", spec);
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void close_listeners(int *fds, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* Binds every address of every listener; all or nothing. */
+static int bind_all(const struct conf *c, int *fds, char *modes, unsigned *n, struct error *err)
+{
+    *n = 0;
+    for (unsigned i = 0; i < c->n_listeners; i++)
+        for (unsigned j = 0; j < c->listeners[i].n_addrs; j++) {
+            int fd = bind_one(c->listeners[i].addrs[j], err);
+            if (fd < 0) {
+                close_listeners(fds, *n);
+                return -1;
+            }
+            modes[*n] = c->listeners[i].tls == CONF_TLS_STARTTLS ? 's' : 'i';
+            fds[(*n)++] = fd;
+        }
+    modes[*n] = '\0';
+    return 0;
+}
+
+static unsigned worker_count(void)
+{
+    if (P.conf.workers != 0)
+        return P.conf.workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n);
+}
+
+static int start_generation(void)
+{
+    struct error err = {{0}};
+    unsigned nw = worker_count();
+    struct generation *g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return -1;
+    int sp[MAX_WORKERS][2];
+    for (unsigned i = 0; i < nw; i++) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp[i]) < 0) {
+            log_event(LOG_LVL_ERR, "socketpair_failed", "errno=%d", errno);
+            for (unsigned k = 0; k < i; k++) {
+                close(sp[k][0]);
+                close(sp[k][1]);
+            }
+            free(g);
+            return -1;
+        }
+        int sz = 1 << 20;
+        setsockopt(sp[i][0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        setsockopt(sp[i][1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    }
+    g->id = ++P.next_gen;
+    clock_gettime(CLOCK_MONOTONIC, &g->started);
+    char nbuf[16], wbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%u", nw);
+    int afds[MAX_WORKERS];
+    for (unsigned i = 0; i < nw; i++)
+        afds[i] = sp[i][0];
+    char *aargv[] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf, NULL};
+    g->authd = ipc_spawn(P.exe, aargv, afds, (int)nw, &err);
+    for (unsigned i = 0; i < nw; i++) {
+        int ffds[1 + MAX_FDS];
+        ffds[0] = sp[i][1];
+        memcpy(ffds + 1, P.lfd, P.n_lfd * sizeof(int));
+        snprintf(wbuf, sizeof(wbuf), "%u", i);
+        char *fargv[] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode, NULL};
+        g->fronts[i] = g->authd > 0 ? ipc_spawn(P.exe, fargv, ffds, (int)(1 + P.n_lfd), &err) : -1;
+        g->n_fronts++;
+    }
+    for (unsigned i = 0; i < nw; i++) {
+        close(sp[i][0]);
+        close(sp[i][1]);
+    }
+    for (struct generation *o = P.gens; o != NULL; o = o->next)
+        o->current = false;
+    g->current = true;
+    g->next = P.gens;
+    P.gens = g;
+    log_event(LOG_LVL_INFO, "generation_started", "gen=%u authd_pid=%ld fronts=%u", g->id, (long)g->authd, nw);
+    return g->authd > 0 ? 0 : -1;
+}
+
+/* Old fronts stop accepting and finish their sessions; their authd exits after them. */
+static void drain_old(void)
+{
+    for (struct generation *g = P.gens; g != NULL; g = g->next)
+        if (!g->current)
+            for (unsigned i = 0; i < g->n_fronts; i++)
+                if (g->fronts[i] > 0)
+                    kill(g->fronts[i], SIGUSR2);
+}
+
+static bool gen_alive(const struct generation *g)
+{
+    if (g->authd > 0)
+        return true;
+    for (unsigned i = 0; i < g->n_fronts; i++)
+        if (g->fronts[i] > 0)
+            return true;
+    return false;
+}
+
+static void prune_generations(void)
+{
+    for (struct generation **pp = &P.gens; *pp != NULL;) {
+        struct generation *g = *pp;
+        if (!gen_alive(g)) {
+            *pp = g->next;
+            free(g);
+        } else {
+            pp = &g->next;
+        }
+    }
+}
+
+static void restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    if (P.stopping)
+        return;
+    if (start_generation() == 0)
+        drain_old();
+}
+
+static void schedule_restart(struct generation *g)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    /* A generation that dies at once is probably misconfigured: back off. */
+    if (now.tv_sec - g->started.tv_sec < 5)
+        P.restart_backoff_s = P.restart_backoff_s ? (P.restart_backoff_s * 2 > 30 ? 30 : P.restart_backoff_s * 2) : 1;
+    else
+        P.restart_backoff_s = 0;
+    g->current = false;
+    struct timeval tv = {.tv_sec = P.restart_backoff_s};
+    event_add(P.restart_timer, &tv);
+}
+
+static void on_child_exit(pid_t pid, int status)
+{
+    for (struct generation *g = P.gens; g != NULL; g = g->next) {
+        const char *role = NULL;
+        if (g->authd == pid) {
+            g->authd = 0;
+            role = "authd";
+        }
+        for (unsigned i = 0; i < g->n_fronts && role == NULL; i++)
+            if (g->fronts[i] == pid) {
+                g->fronts[i] = 0;
+                role = "front";
+            }
+        if (role == NULL)
+            continue;
+        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        log_event(clean ? LOG_LVL_INFO : LOG_LVL_ERR, "child_exit", "gen=%u role=%s pid=%ld %s=%d", g->id, role,
+                  (long)pid, WIFSIGNALED(status) ? "signal" : "status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        if (g->current && !P.stopping)
+            schedule_restart(g);
+        return;
+    }
+}
+
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        on_child_exit(pid, status);
+    prune_generations();
+    if (P.stopping && P.gens == NULL)
+        event_base_loopexit(P.base, NULL);
+}
+
+static bool same_listeners(const struct conf *a, const struct conf *b)
+{
+    if (a->n_listeners != b->n_listeners)
+        return false;
+    for (unsigned i = 0; i < a->n_listeners; i++)
+        if (memcmp(&a->listeners[i], &b->listeners[i], sizeof(a->listeners[i])) != 0)
+            return false;
+    return true;
+}
+
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    static struct conf nc;
+    struct error err = {{0}};
+    if (conf_load(P.conf_path, &nc, &err) < 0) {
+        log_event(LOG_LVL_ERR, "reload_failed", "detail=\"%s\"", err.msg);
+        return;
+    }
+    if (!same_listeners(&P.conf, &nc)) {
+        int fds[MAX_FDS];
+        char modes[MAX_FDS + 1];
+        unsigned n;
+        if (bind_all(&nc, fds, modes, &n, &err) < 0) {
+            log_event(LOG_LVL_ERR, "reload_failed", "detail=\"%s\"", err.msg);
+            return;
+        }
+        close_listeners(P.lfd, P.n_lfd);
+        memcpy(P.lfd, fds, sizeof(fds));
+        memcpy(P.lmode, modes, sizeof(modes));
+        P.n_lfd = n;
+    }
+    P.conf = nc;
+    log_init("parent", P.conf.log_syslog, P.conf.log_level);
+    log_event(LOG_LVL_INFO, "reloading", "config=%s", P.conf_path);
+    if (start_generation() == 0)
+        drain_old();
+}
+
+static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    for (struct generation *g = P.gens; g != NULL; g = g->next) {
+        if (g->authd > 0)
+            kill(g->authd, SIGKILL);
+        for (unsigned i = 0; i < g->n_fronts; i++)
+            if (g->fronts[i] > 0)
+                kill(g->fronts[i], SIGKILL);
+    }
+}
+
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    if (P.stopping)
+        return;
+    P.stopping = true;
+    log_event(LOG_LVL_INFO, "stopping", "signal=%d", (int)sig);
+    for (struct generation *g = P.gens; g != NULL; g = g->next) {
+        for (unsigned i = 0; i < g->n_fronts; i++)
+            if (g->fronts[i] > 0)
+                kill(g->fronts[i], SIGTERM);
+        if (g->authd > 0)
+            kill(g->authd, SIGTERM);
+    }
+    if (P.gens == NULL) {
+        event_base_loopexit(P.base, NULL);
+        return;
+    }
+    struct timeval tv = {.tv_sec = 5};
+    event_add(P.kill_timer, &tv);
+}
+
+int parent_main(const char *conf_path, const char *exe)
+{
+    struct error err = {{0}};
+    P.conf_path = conf_path;
+    P.exe = exe;
+    if (conf_load(conf_path, &P.conf, &err) < 0)
+        log_fatal("%s", err.msg);
+    log_init("parent", P.conf.log_syslog, P.conf.log_level);
+    if (geteuid() != 0)
+        log_event(LOG_LVL_WARN, "not_root", "detail=\"running unprivileged: no chroot and no privilege separation by "
+                                            "user; for development only\"");
+    if (bind_all(&P.conf, P.lfd, P.lmode, &P.n_lfd, &err) < 0)
+        log_fatal("%s", err.msg);
+    P.base = event_base_new();
+    if (P.base == NULL)
+        log_fatal("event_base_new failed");
+    struct event *evs[] = {
+        evsignal_new(P.base, SIGCHLD, sigchld_cb, NULL), evsignal_new(P.base, SIGHUP, sighup_cb, NULL),
+        evsignal_new(P.base, SIGTERM, sigterm_cb, NULL), evsignal_new(P.base, SIGINT, sigterm_cb, NULL),
+    };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i] == NULL || evsignal_add(evs[i], NULL) < 0)
+            log_fatal("cannot install signal handlers");
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    P.restart_timer = evtimer_new(P.base, restart_cb, NULL);
+    P.kill_timer = evtimer_new(P.base, kill_timer_cb, NULL);
+    if (P.restart_timer == NULL || P.kill_timer == NULL)
+        log_fatal("evtimer_new failed");
+    log_event(LOG_LVL_INFO, "started", "config=%s listeners=%u workers=%u", conf_path, P.n_lfd, worker_count());
+    if (start_generation() < 0)
+        log_fatal("cannot start the children");
+    event_base_dispatch(P.base);
+    log_event(LOG_LVL_INFO, "stopped", "pid=%ld", (long)getpid());
+    return 0;
+}
