@@ -62,11 +62,17 @@ integration: all
 # Fuzz targets: libFuzzer + ASan + UBSan, one per parser of untrusted input.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(PKG_CFLAGS) -Isrc -D_GNU_SOURCE
+FUZZ_FLAGS := -std=c17 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined $(PKG_CFLAGS) -Isrc -D_GNU_SOURCE
+FUZZ_OBJ := $(LIB_SRC:src/%.c=build-fuzz/obj/%.o)
 FUZZ_TIME ?= 60
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
+build-fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libpopsd.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libpopsd.a
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libpopsd.a $(PKG_LIBS)
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	  d=tests/fuzz/$$n.dict; dict=""; [ -f $$d ] && dict="-dict=$$d"; \
@@ -88,4 +94,4 @@ demo: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

@@ -49,6 +49,7 @@ static const struct {
     {"SSHA", M_SSHA, true},
 };
 
+// clang-format off
 /* crypt(3) families by prefix. Anything not listed, other than a 13-character
  * DES string, is refused as malformed rather than handed to libcrypt. */
 static const struct {
@@ -71,6 +72,7 @@ static const struct {
     {"$3$", "NT-hash", true},
     {"_", "BSDi DES crypt", true},
 };
+// clang-format on
 
 static bool is_des_crypt(const char *s)
 {

@@ -57,7 +57,8 @@ static int init_schema(struct userdb_admin *a, struct error *err)
         return -1;
     sqlite3_stmt *st = NULL;
     int r = exec(a, schema_sql, "create schema", err);
-    if (r == 0 && sqlite3_prepare_v2(a->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+    if (r == 0 &&
+        sqlite3_prepare_v2(a->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK)
         r = sql_error(a, "schema version", err);
     if (r == 0 && sqlite3_step(st) != SQLITE_ROW)
         r = sql_error(a, "schema version", err);
@@ -66,7 +67,8 @@ static int init_schema(struct userdb_admin *a, struct error *err)
             sqlite3_finalize(st);
             st = NULL;
             char sql[96];
-            snprintf(sql, sizeof(sql), "INSERT INTO schema_version(version) VALUES(%d)", USERDB_SCHEMA_VERSION);
+            snprintf(sql, sizeof(sql), "INSERT INTO schema_version(version) VALUES(%d)",
+                     USERDB_SCHEMA_VERSION);
             r = exec(a, sql, "schema version", err);
         } else if (sqlite3_column_int64(st, 0) != USERDB_SCHEMA_VERSION) {
             r = error_set(err, "unsupported schema version %lld (this build manages %d)",
@@ -195,12 +197,12 @@ int userdb_admin_add(struct userdb_admin *a, const char *name, const char *pwhas
     return sql_error(a, "add user", err);
 }
 
-int userdb_admin_set_password(struct userdb_admin *a, const char *name, const char *pwhash,
-                              struct error *err)
+int userdb_admin_set_password(struct userdb_admin *a, const char *name, const char *pwhash, struct error *err)
 {
     if (check_name(name, err) < 0 || check_hash(pwhash, err) < 0)
         return -1;
-    int rc = run(a, "UPDATE users SET password = ?2, updated = " NOW_SQL " WHERE name = ?1", name, pwhash, NULL);
+    int rc =
+        run(a, "UPDATE users SET password = ?2, updated = " NOW_SQL " WHERE name = ?1", name, pwhash, NULL);
     if (rc != SQLITE_DONE)
         return sql_error(a, "set password", err);
     if (sqlite3_changes(a->db) == 0)
@@ -229,7 +231,7 @@ static const char *scheme_of(const char *h, char *buf, size_t bufsz)
     static const struct {
         const char *prefix, *scheme;
     } bare[] = {
-        {"$argon2id$", "ARGON2ID"}, {"$argon2i$", "ARGON2I"}, {"$2", "BLF-CRYPT"}, {"$6$", "SHA512-CRYPT"},
+        {"$argon2id$", "ARGON2ID"}, {"$argon2i$", "ARGON2I"}, {"$2", "BLF-CRYPT"},  {"$6$", "SHA512-CRYPT"},
         {"$5$", "SHA256-CRYPT"},    {"$y$", "YESCRYPT"},      {"$1$", "MD5-CRYPT"},
     };
     if (h == NULL)
@@ -260,8 +262,9 @@ int userdb_admin_list(struct userdb_admin *a,
                       void *ctx, struct error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(a->db, "SELECT name, mail, pop3_enabled, password, updated FROM users ORDER BY name",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(a->db,
+                           "SELECT name, mail, pop3_enabled, password, updated FROM users ORDER BY name", -1,
+                           &st, NULL) != SQLITE_OK)
         return sql_error(a, "list users", err);
     int rc, r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -114,7 +114,8 @@ static int parse_extra(struct field x, struct field home, struct userdb_entry *e
             /* Dovecot treats both as "refuse this login"; so do we, whatever the value. */
             e->pop3_enabled = false;
         } else {
-            for (size_t i = 0; i < sizeof(unsupported_restrictions) / sizeof(unsupported_restrictions[0]); i++)
+            for (size_t i = 0; i < sizeof(unsupported_restrictions) / sizeof(unsupported_restrictions[0]);
+                 i++)
                 if (field_is(key, unsupported_restrictions[i]))
                     return error_set(err, "extra field %s is not supported", unsupported_restrictions[i]);
             /* Other fields (quota rules, uid overrides, ...) do not concern POP3. */
@@ -161,7 +162,8 @@ int userdb_passwd_parse_line(const char *line, size_t len, struct userdb_entry *
     if (nf < 2)
         return error_set(err, "expected user:password[:...]");
     if (!userdb_name_valid(f[F_NAME].p, f[F_NAME].len))
-        return error_set(err, "invalid user name (1-%d bytes, no control characters or '/')", USERDB_NAME_MAX);
+        return error_set(err, "invalid user name (1-%d bytes, no control characters or '/')",
+                         USERDB_NAME_MAX);
     if (f[F_PASS].len == 0)
         /* Dovecot lets an empty field mean "no password" in some setups; we
          * cannot tell which was meant, so make the admin say it explicitly. */
@@ -288,7 +290,8 @@ static int load(struct userdb_passwd *u, const char *path, const char *buf, size
     for (size_t i = 1; i < u->n; i++) {
         if (strcmp(u->recs[i - 1].name, u->recs[i].name) == 0) {
             unsigned a = u->recs[i - 1].line, b = u->recs[i].line;
-            return error_set(err, "%s:%u: duplicate user (also on line %u)", path, a > b ? a : b, a < b ? a : b);
+            return error_set(err, "%s:%u: duplicate user (also on line %u)", path, a > b ? a : b,
+                             a < b ? a : b);
         }
     }
     return 0;

@@ -81,8 +81,7 @@ static int column_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
     return userdb_copy(dst, dstsz, (const char *)t, (size_t)n);
 }
 
-int userdb_sqlite_lookup(struct userdb_sqlite *u, const char *name, struct userdb_entry *e,
-                         struct error *err)
+int userdb_sqlite_lookup(struct userdb_sqlite *u, const char *name, struct userdb_entry *e, struct error *err)
 {
     sqlite3_stmt *st = u->lookup;
     int r;

@@ -34,6 +34,12 @@ long b64_decode(const char *in, size_t len, unsigned char *out, size_t outcap)
         return -1;
     if (EVP_DecodeBlock(tmp, (const unsigned char *)in + head, 4) != 3)
         return -1;
+    /* RFC 4648 3.5: the bits under the padding must be zero, otherwise "TQ==",
+     * "TR==", ... all decode to "M". Accept only the canonical encoding of the
+     * tail, so each byte string has exactly one accepted form. */
+    unsigned char canon[5];
+    if (EVP_EncodeBlock(canon, tmp, (int)(3 - pad)) != 4 || memcmp(canon, in + head, 4) != 0)
+        return -1;
     memcpy(out + head / 4 * 3, tmp, 3 - pad);
     return (long)(need - pad);
 }

@@ -44,9 +44,6 @@ int strnum_duration_ms(const char *s, uint64_t *ms_out)
     size_t n = strlen(s), digits = 0;
     while (digits < n && s[digits] >= '0' && s[digits] <= '9')
         digits++;
-    uint64_t v;
-    if (parse_u64(s, digits, UINT64_MAX / 86400000u, &v) < 0)
-        return -1;
     const char *unit = s + digits;
     uint64_t mul;
     if (*unit == '\0' || strcmp(unit, "s") == 0)
@@ -60,6 +57,12 @@ int strnum_duration_ms(const char *s, uint64_t *ms_out)
     else if (strcmp(unit, "d") == 0)
         mul = 86400000;
     else
+        return -1;
+    /* The bound is per unit: only the product must fit. (One bound for all
+     * units refused "18446744073657600s", which conf_print() writes for a
+     * value parsed from "213503982334d".) */
+    uint64_t v;
+    if (parse_u64(s, digits, UINT64_MAX / mul, &v) < 0)
         return -1;
     *ms_out = v * mul;
     return 0;

@@ -9,14 +9,88 @@
 #include "common/strnum.h"
 
 /* inih calls the handler once per key; we stop at the first error and inih
- * returns that line number, which gives the "file:line:" prefix. */
+ * returns that line number, which gives the "file:line:" prefix (errors about
+ * a section header point at the header's line instead). */
 struct parse_ctx {
     struct conf *c;
     char msg[200];
     struct conf_listener *cur_listener;
     struct conf_cert *cur_cert;
     char cur_section[CONF_NAME_MAX + 16];
+    const struct line_src *src;
+    unsigned cur_header; /* src->headers when the current section was entered */
+    int key_line;        /* line of the key whose handler failed (and set msg) */
+    int err_line;        /* where to report it: key_line, or the header's line */
 };
+
+/* inih reads its input through line_read() so that we see every physical line.
+ * On its own, inih cuts a line longer than its buffer (INI_MAX_LINE) in two and
+ * parses the remainder as a line of its own: a long value was truncated, and
+ * then either silently accepted (remainder blank or starting with '#' or ';')
+ * or reported as a syntax error on the wrong line. A NUL byte silently ended
+ * the line. And the handler never learns that a section header was read, so a
+ * "[listener a]" repeated right after itself merged into the first one instead
+ * of being reported as a duplicate. */
+struct line_src {
+    const char *str; /* string source, or */
+    FILE *file;      /* file source */
+    int lineno;
+    unsigned headers; /* "[" lines at column 0 read so far */
+    int header_line;  /* the latest of them */
+    char header[CONF_NAME_MAX + 16]; /* and its text up to "]" */
+    int bad_line;     /* first over-long line or line with a NUL, 0 = none */
+    const char *bad_msg;
+};
+
+static int src_getc(struct line_src *s)
+{
+    if (s->file != NULL)
+        return getc(s->file);
+    if (*s->str == '\0')
+        return EOF;
+    return (unsigned char)*s->str++;
+}
+
+/* fgets-style: one whole line (without its LF), or "" in place of a line that
+ * cannot be taken whole, which is then reported by conf_parse_with(). */
+static char *line_read(char *buf, int cap, void *stream)
+{
+    struct line_src *s = stream;
+    int ch = src_getc(s);
+    if (ch == EOF || cap < 2)
+        return NULL;
+    s->lineno++;
+    size_t n = 0;
+    const char *bad = NULL;
+    for (; ch != EOF && ch != '\n'; ch = src_getc(s)) {
+        if (ch == '\0')
+            bad = "NUL byte in line";
+        else if (n + 1 >= (size_t)cap)
+            bad = "line too long";
+        else
+            buf[n++] = (char)ch;
+    }
+    buf[n] = '\0';
+    if (bad != NULL) {
+        if (s->bad_line == 0) {
+            s->bad_line = s->lineno;
+            s->bad_msg = bad;
+        }
+        buf[0] = '\0';
+        n = 0;
+    }
+    /* inih also takes an indented "[" line as a header unless it continues a
+     * value; counting column 0 only falls back to comparing section names. */
+    const char *h = buf;
+    if (s->lineno == 1 && n >= 3 && memcmp(h, "\xEF\xBB\xBF", 3) == 0) /* inih skips a UTF-8 BOM */
+        h += 3;
+    if (h[0] == '[') {
+        s->headers++;
+        s->header_line = s->lineno;
+        snprintf(s->header, sizeof(s->header), "%.*s", (int)strcspn(h + 1, "]"), h + 1);
+    }
+    return buf;
+}
 
 void conf_defaults(struct conf *c)
 {
@@ -303,16 +377,19 @@ static int enter_section(struct parse_ctx *p, const char *section)
     return 1;
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value)
+static int handle_key(struct parse_ctx *p, const char *section, const char *name, const char *value)
 {
-    struct parse_ctx *p = user;
-    if (p->msg[0] != '\0')
-        return 0; /* report only the first error */
-    if (strcmp(section, p->cur_section) != 0 && !enter_section(p, section))
-        return 0;
     if (section[0] == '\0') {
         snprintf(p->msg, sizeof(p->msg), "key '%s' outside any section", name);
         return 0;
+    }
+    if (p->src->headers != p->cur_header || strcmp(section, p->cur_section) != 0) {
+        p->cur_header = p->src->headers;
+        if (!enter_section(p, section)) {
+            if (strcmp(section, p->src->header) == 0)
+                p->err_line = p->src->header_line;
+            return 0;
+        }
     }
     if (strcmp(section, "server") == 0)
         return server_key(p, name, value);
@@ -325,6 +402,21 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (p->cur_listener != NULL)
         return listener_key(p, name, value);
     return cert_key(p, name, value);
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_ctx *p = user;
+    if (p->msg[0] != '\0')
+        return 0; /* report only the first error */
+    if (handle_key(p, section, name, value))
+        return 1;
+    /* inih goes on after a syntax error, so the line it returns may be an
+     * earlier syntax error rather than this one: remember where this was. */
+    p->key_line = p->src->lineno;
+    if (p->err_line == 0)
+        p->err_line = p->key_line;
+    return 0;
 }
 
 static bool path_beneath(const char *path, const char *root)
@@ -369,30 +461,37 @@ static int conf_check(const char *name, struct conf *c, bool check_files, struct
     return 0;
 }
 
-static int conf_parse_with(int (*parse)(const void *src, ini_handler h, void *u), const void *src,
-                           const char *name, struct conf *c, bool check_files, struct error *err)
+static int conf_parse_with(struct line_src *src, const char *name, struct conf *c, bool check_files,
+                           struct error *err)
 {
     conf_defaults(c);
     snprintf(c->path, sizeof(c->path), "%s", name);
-    struct parse_ctx p = {.c = c};
+    struct parse_ctx p = {.c = c, .src = src};
     p.cur_section[0] = '\x01'; /* never equal to a real section: forces enter_section */
-    int line = parse(src, on_key, &p);
+    int line = ini_parse_stream(line_read, src, on_key, &p);
+    if (src->file != NULL && ferror(src->file))
+        return error_set(err, "%s: read error", name);
     if (line < 0)
-        return error_set_errno(err, errno, "%s", name);
-    if (line > 0)
-        return error_set(err, "%s:%d: %s", name, line,
-                         p.msg[0] ? p.msg : "syntax error (expected [section] or key = value)");
+        return error_set(err, "%s: out of memory", name);
+    /* Report the first of: a line we could not read whole, a value refused by
+     * a handler, a line inih could not parse. */
+    int at = 0;
+    const char *msg = NULL;
+    if (src->bad_line != 0) {
+        at = src->bad_line;
+        msg = src->bad_msg;
+    }
+    if (p.msg[0] != '\0' && (at == 0 || p.err_line < at)) {
+        at = p.err_line;
+        msg = p.msg;
+    }
+    if (line > 0 && (p.msg[0] == '\0' || line < p.key_line) && (at == 0 || line < at)) {
+        at = line;
+        msg = "syntax error (expected [section] or key = value)";
+    }
+    if (at != 0)
+        return error_set(err, "%s:%d: %s", name, at, msg);
     return conf_check(name, c, check_files, err);
-}
-
-static int parse_file(const void *src, ini_handler h, void *u)
-{
-    return ini_parse((const char *)src, h, u);
-}
-
-static int parse_string(const void *src, ini_handler h, void *u)
-{
-    return ini_parse_string((const char *)src, h, u);
 }
 
 int conf_load(const char *path, struct conf *c, struct error *err)
@@ -405,12 +504,18 @@ int conf_load(const char *path, struct conf *c, struct error *err)
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         return error_set(err, "%s: group- or world-writable (mode %03o); refusing it", path,
                          (unsigned)(st.st_mode & 0777));
-    return conf_parse_with(parse_file, path, path, c, true, err);
+    struct line_src src = {.file = fopen(path, "re")};
+    if (src.file == NULL)
+        return error_set_errno(err, errno, "%s", path);
+    int r = conf_parse_with(&src, path, c, true, err);
+    fclose(src.file);
+    return r;
 }
 
 int conf_parse_string(const char *text, const char *name, struct conf *c, struct error *err)
 {
-    return conf_parse_with(parse_string, text, name, c, false, err);
+    struct line_src src = {.str = text};
+    return conf_parse_with(&src, name, c, false, err);
 }
 
 static const char *ms_str(uint64_t ms, char *buf, size_t n)

@@ -18,15 +18,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define AUDIT_MAX_SUITES 192    /* per protocol version */
-#define AUDIT_MAX_PROBES 400    /* connections per run, all checks together */
+#define AUDIT_MAX_SUITES 192 /* per protocol version */
+#define AUDIT_MAX_PROBES 400 /* connections per run, all checks together */
 #define AUDIT_MAX_FINDINGS 48
-#define AUDIT_MAX_CAPA 32       /* CAPA lines kept */
-#define AUDIT_CAPA_LEN 96       /* bytes kept per CAPA line */
-#define AUDIT_LINE_MAX 512      /* longest server line we read (RFC 2449 allows 512) */
+#define AUDIT_MAX_CAPA 32  /* CAPA lines kept */
+#define AUDIT_CAPA_LEN 96  /* bytes kept per CAPA line */
+#define AUDIT_LINE_MAX 512 /* longest server line we read (RFC 2449 allows 512) */
 #define AUDIT_MAX_GROUPS 16
-#define AUDIT_AUTH_ATTEMPTS 4   /* --probe-auth attempts */
+#define AUDIT_AUTH_ATTEMPTS 4 /* --probe-auth attempts */
 #define AUDIT_DEFAULT_TIMEOUT_MS 5000
+#define AUDIT_MAX_ADDRS 8 /* addresses of HOST tried for reachability */
 
 enum {
     AUDIT_EGENERIC = -1,
@@ -34,7 +35,7 @@ enum {
     AUDIT_EBUDGET = -3,  /* probe budget exhausted: no connection made */
     AUDIT_EPOP3 = -4,    /* POP3 exchange before TLS failed (no greeting, STLS refused) */
     AUDIT_ETIMEOUT = -5,
-    AUDIT_EEOF = -6,     /* peer closed the connection */
+    AUDIT_EEOF = -6, /* peer closed the connection */
 };
 
 enum audit_ver { AV_SSL3, AV_TLS10, AV_TLS11, AV_TLS12, AV_TLS13, AV_COUNT };
@@ -46,9 +47,12 @@ enum audit_grade { G_F, G_E, G_D, G_C, G_B, G_AMINUS, G_A, G_APLUS, G_NONE };
 
 struct audit_target {
     char host[256];
-    char addr_str[64]; /* numeric address actually used */
-    struct sockaddr_storage addr;
+    char addr_str[64];            /* numeric address actually used */
+    struct sockaddr_storage addr; /* every probe talks to this one address */
     socklen_t addrlen;
+    int naddr; /* what HOST resolved to */
+    struct sockaddr_storage addrs[AUDIT_MAX_ADDRS];
+    socklen_t addrlens[AUDIT_MAX_ADDRS];
     uint16_t port;
     bool starttls;
     bool host_is_ip;
@@ -69,24 +73,24 @@ struct audit_ctx {
 /* ---- suites (audit_suites.c) ---- */
 
 enum {
-    SF_FS = 1u << 0,      /* forward secret key exchange */
+    SF_FS = 1u << 0, /* forward secret key exchange */
     SF_AEAD = 1u << 1,
     SF_CBC = 1u << 2,
-    SF_SHA1 = 1u << 3,    /* HMAC-SHA1 record MAC */
-    SF_MD5 = 1u << 4,     /* HMAC-MD5 record MAC */
-    SF_NULL = 1u << 5,    /* no encryption */
-    SF_ANON = 1u << 6,    /* no server authentication */
+    SF_SHA1 = 1u << 3, /* HMAC-SHA1 record MAC */
+    SF_MD5 = 1u << 4,  /* HMAC-MD5 record MAC */
+    SF_NULL = 1u << 5, /* no encryption */
+    SF_ANON = 1u << 6, /* no server authentication */
     SF_EXPORT = 1u << 7,
     SF_RC4 = 1u << 8,
-    SF_DES = 1u << 9,     /* single DES, DES40, RC2 */
-    SF_64BIT = 1u << 10,  /* 64-bit block cipher: 3DES, IDEA (Sweet32) */
+    SF_DES = 1u << 9,    /* single DES, DES40, RC2 */
+    SF_64BIT = 1u << 10, /* 64-bit block cipher: 3DES, IDEA (Sweet32) */
 };
 
 struct audit_suite {
     uint16_t id;
-    char name[64];  /* IANA name (SSL_CIPHER_standard_name) */
-    char ossl[48];  /* OpenSSL name; "" when found by the raw prober */
-    char kx[24];    /* server's ephemeral key: "x25519", "secp256r1", "dh2048", "" */
+    char name[64]; /* IANA name (SSL_CIPHER_standard_name) */
+    char ossl[48]; /* OpenSSL name; "" when found by the raw prober */
+    char kx[24];   /* server's ephemeral key: "x25519", "secp256r1", "dh2048", "" */
     int kx_bits;
     unsigned flags; /* SF_* */
 };
@@ -112,10 +116,16 @@ struct audit_conn {
 };
 
 int64_t audit_now_ms(void);
+/* Copies src (NULL reads as "") into dst of capacity cap, truncating;
+ * always NUL-terminates. */
+void audit_copy(char *dst, size_t cap, const char *src);
 /* Replaces control and non-ASCII bytes of server-supplied text with '?'. */
 void audit_sanitize(char *s);
-/* Resolves t->host (name or literal) with a timeout; fills addr, addr_str. */
+/* Resolves t->host (name or literal) with a timeout into addrs[] and selects
+ * the first one. */
 int audit_resolve(struct audit_target *t, struct error *err);
+/* Selects addrs[i] as the address every probe connects to. */
+void audit_use_address(struct audit_target *t, int i);
 /* Opens a TCP connection (one probe). c->fd = -1 on failure. */
 int audit_connect(struct audit_ctx *a, struct audit_conn *c, struct error *err);
 /* Frees the SSL (without waiting for the peer) and closes the socket. */
@@ -141,12 +151,12 @@ struct audit_pop3_res {
     int ncapa_plain, ncapa_tls;
     char capa_plain[AUDIT_MAX_CAPA][AUDIT_CAPA_LEN];
     char capa_tls[AUDIT_MAX_CAPA][AUDIT_CAPA_LEN];
-    bool stls_offered;    /* in CAPA before TLS (STARTTLS mode) */
-    bool user_clear;      /* USER advertised before TLS */
+    bool stls_offered;        /* in CAPA before TLS (STARTTLS mode) */
+    bool user_clear;          /* USER advertised before TLS */
     bool user_accepted_clear; /* USER answered +OK before TLS */
-    char sasl_clear[128]; /* cleartext-equivalent SASL mechanisms before TLS */
+    char sasl_clear[128];     /* cleartext-equivalent SASL mechanisms before TLS */
     char implementation[AUDIT_CAPA_LEN];
-    bool version_leak;    /* IMPLEMENTATION or greeting names a version number */
+    bool version_leak; /* IMPLEMENTATION or greeting names a version number */
     enum audit_inj injection;
     char inj_detail[192];
     char note[192];
@@ -171,16 +181,16 @@ int audit_pop3_multiline(struct audit_conn *c, char (*lines)[AUDIT_CAPA_LEN], in
 /* ---- TLS probes (audit_tls.c) ---- */
 
 struct tls_probe_req {
-    enum audit_ver ver;     /* the only version offered */
-    const char *ciphers;    /* TLS <= 1.2 cipher string; NULL = everything */
-    const char *suites13;   /* TLS 1.3 suites; NULL = everything */
-    const char *groups;     /* NULL = all groups */
-    const char *sni;        /* NULL = none */
+    enum audit_ver ver;   /* the only version offered */
+    const char *ciphers;  /* TLS <= 1.2 cipher string; NULL = everything */
+    const char *suites13; /* TLS 1.3 suites; NULL = everything */
+    const char *groups;   /* NULL = all groups */
+    const char *sni;      /* NULL = none */
     const unsigned char *alpn;
     unsigned alpn_len;
-    bool verify;            /* load trust store, record verification errors */
-    bool ocsp;              /* request a stapled OCSP response */
-    bool keep_chain;        /* return the peer's certificates */
+    bool verify;     /* load trust store, record verification errors */
+    bool ocsp;       /* request a stapled OCSP response */
+    bool keep_chain; /* return the peer's certificates */
 };
 
 struct tls_probe_res {
@@ -194,12 +204,12 @@ struct tls_probe_res {
     bool secure_reneg;
     char alpn[32];
     bool ocsp_stapled;
-    int alert;       /* alert received from the server, -1 if none */
-    char why[160];   /* why the handshake failed */
-    X509 *leaf;      /* owned when keep_chain */
-    STACK_OF(X509) *chain;
+    int alert;     /* alert received from the server, -1 if none */
+    char why[160]; /* why the handshake failed */
+    X509 *leaf;    /* owned when keep_chain */
+    STACK_OF(X509) * chain;
     int nverr;
-    int verr[8];     /* distinct verification errors, in order seen */
+    int verr[8]; /* distinct verification errors, in order seen */
     int verr_depth[8];
 };
 
@@ -217,7 +227,7 @@ struct audit_group_def {
     const char *ossl; /* OpenSSL list name */
     const char *iana; /* name in reports (nmap's and IANA's) */
     int nid;
-    bool ec;          /* usable with ECDHE suites in TLS <= 1.2 */
+    bool ec; /* usable with ECDHE suites in TLS <= 1.2 */
 };
 extern const struct audit_group_def audit_group_defs[];
 extern const int audit_group_ndefs;
@@ -234,8 +244,8 @@ struct raw_hello_res {
 };
 
 /* Sends one hand-built ClientHello offering ids[] and reads the ServerHello. */
-int audit_raw_hello(struct audit_ctx *a, uint16_t version, const uint16_t *ids, int nids,
-                    const uint8_t *comp, int ncomp, struct raw_hello_res *r, struct error *err);
+int audit_raw_hello(struct audit_ctx *a, uint16_t version, const uint16_t *ids, int nids, const uint8_t *comp,
+                    int ncomp, struct raw_hello_res *r, struct error *err);
 
 /* ---- results ---- */
 
@@ -246,7 +256,7 @@ struct audit_proto_res {
     char note[128];
     int n;
     struct audit_suite suites[AUDIT_MAX_SUITES]; /* in the order the server chose them */
-    int server_order; /* 1 server's order, 0 client's, -1 unknown */
+    int server_order;                            /* 1 server's order, 0 client's, -1 unknown */
 };
 
 struct audit_group {
@@ -282,7 +292,7 @@ enum audit_sni { SNI_UNTESTED, SNI_REFUSED, SNI_DEFAULT, SNI_OTHER_CERT, SNI_ERR
 struct audit_tlsb_res {
     int compression; /* -1 untested, 0 none, 1 offered by the server */
     char comp_note[128];
-    int reneg;       /* -1 not applicable/untested, 0 unsupported, 1 secure renegotiation */
+    int reneg; /* -1 not applicable/untested, 0 unsupported, 1 secure renegotiation */
     enum audit_alpn alpn;
     char alpn_sel[32];
     enum audit_sni sni;

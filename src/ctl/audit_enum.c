@@ -1,9 +1,9 @@
 /* Protocol and cipher suite enumeration, the way nmap's ssl-enum-ciphers does
- * it: per version, offer every remaining suite, note the one the server picks,
- * take it off the list and ask again, until the server refuses. Each suite
- * therefore gets a handshake of its own, the sequence follows the server's
- * preference when it has one, and the connections made are bounded by the
- * number of suites accepted (+1 per version), not by the number known. */
+ * it: per version and key exchange class, offer every remaining suite, note
+ * the one the server picks, take it off the list and ask again, until the
+ * server refuses. Each accepted suite gets a handshake of its own, and the
+ * connections made are bounded by the suites accepted plus one per class,
+ * not by the number known. The server's order is then found separately. */
 #include "ctl/audit.h"
 
 #include <stdio.h>
@@ -48,7 +48,7 @@ static void add_suite(struct audit_proto_res *p, const struct audit_suite *s, co
     struct audit_suite *d = &p->suites[p->n++];
     *d = *s;
     if (rs != NULL) {
-        snprintf(d->kx, sizeof(d->kx), "%s", rs->kx);
+        audit_copy(d->kx, sizeof(d->kx), rs->kx);
         d->kx_bits = rs->kx_bits;
     }
     p->accepted = true;
@@ -77,47 +77,58 @@ static void probe_order(struct audit_ctx *a, struct audit_proto_res *p, enum aud
         p->server_order = 0;
 }
 
-static void enum_openssl(struct audit_ctx *a, struct audit_report *r, enum audit_ver v)
+/* The key exchange and authentication part of a suite's IANA name
+ * ("TLS_ECDHE_RSA" of "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); TLS 1.3
+ * names carry none and form one class. */
+static size_t kx_class(const char *name)
+{
+    const char *w = strstr(name, "_WITH_");
+    return w != NULL ? (size_t)(w - name) : 0;
+}
+
+static bool same_class(const struct audit_suite *a, const struct audit_suite *b)
+{
+    size_t n = kx_class(a->name);
+    return n == kx_class(b->name) && strncmp(a->name, b->name, n) == 0;
+}
+
+/* Elimination over the suites of offer[] still in `left` whose class is
+ * member[]. Returns 0 when the server refused (done), <0 to stop everything. */
+static int eliminate(struct audit_ctx *a, struct audit_report *r, enum audit_ver v,
+                     const struct audit_suite *offer, bool *left, const bool *member, int n)
 {
     struct audit_proto_res *p = &r->proto[v];
-    static struct audit_suite offer[AUDIT_MAX_SUITES];
-    bool left[AUDIT_MAX_SUITES];
     static char list[LIST_MAX];
-    struct error err = {{0}};
-    p->server_order = -1;
-    int n = audit_suites_openssl(v, offer, AUDIT_MAX_SUITES, &err);
-    if (n <= 0) {
-        snprintf(p->note, sizeof(p->note), "not tested: %s", n < 0 ? err.msg : "no suites");
-        return;
-    }
-    p->tested = true;
-    for (int i = 0; i < n; i++)
-        left[i] = true;
-    /* Each round removes one suite or stops: at most n + 1 probes. */
+    bool cand[AUDIT_MAX_SUITES];
     for (int round = 0; round < n; round++) {
-        build_list(offer, left, n, list, sizeof(list));
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            k += cand[i] = left[i] && member[i];
+        if (k == 0)
+            return 0;
+        build_list(offer, cand, n, list, sizeof(list));
         struct tls_probe_req rq = {.ver = v, .sni = a->t.sni};
         if (v == AV_TLS13)
             rq.suites13 = list;
         else
             rq.ciphers = list;
         struct tls_probe_res rs;
-        int rc = audit_tls_probe(a, &rq, &rs, &err);
-        if (rc < 0) {
+        struct error err = {{0}};
+        if (audit_tls_probe(a, &rq, &rs, &err) < 0) {
             p->incomplete = true;
-            snprintf(p->note, sizeof(p->note), "%s", err.msg);
-            break;
+            audit_copy(p->note, sizeof(p->note), err.msg);
+            return -1;
         }
         if (!rs.ok) {
             if (p->n == 0)
-                snprintf(p->note, sizeof(p->note), "%s", rs.why);
-            break;
+                audit_copy(p->note, sizeof(p->note), rs.why);
+            return 0;
         }
-        int i = find_left(offer, left, n, rs.cipher_id);
+        int i = find_left(offer, cand, n, rs.cipher_id);
         if (i < 0 || rs.version != audit_ver_openssl(v)) {
             p->incomplete = true;
             snprintf(p->note, sizeof(p->note), "server chose 0x%04X, which was not offered", rs.cipher_id);
-            break;
+            return 0;
         }
         add_suite(p, &offer[i], &rs);
         left[i] = false;
@@ -125,7 +136,78 @@ static void enum_openssl(struct audit_ctx *a, struct audit_report *r, enum audit
         if (v != AV_TLS13 && r->tlsb.reneg < 0)
             r->tlsb.reneg = rs.secure_reneg ? 1 : 0;
     }
+    return 0;
+}
+
+/* With a server-side order, list the accepted suites in that order: offer
+ * them all, take the server's pick off, repeat (n - 1 probes). */
+static void sort_by_server(struct audit_ctx *a, struct audit_proto_res *p, enum audit_ver v)
+{
+    static struct audit_suite acc[AUDIT_MAX_SUITES];
+    static char list[LIST_MAX];
+    bool left[AUDIT_MAX_SUITES];
+    int n = p->n, done = 0;
+    for (int i = 0; i < n; i++) {
+        acc[i] = p->suites[i];
+        left[i] = acc[i].ossl[0] != '\0';
+    }
+    for (int round = 0; round + 1 < n; round++) {
+        build_list(acc, left, n, list, sizeof(list));
+        struct tls_probe_req rq = {.ver = v, .sni = a->t.sni};
+        if (v == AV_TLS13)
+            rq.suites13 = list;
+        else
+            rq.ciphers = list;
+        struct tls_probe_res rs;
+        struct error err = {{0}};
+        if (audit_tls_probe(a, &rq, &rs, &err) < 0 || !rs.ok)
+            return; /* keep the elimination order */
+        int i = find_left(acc, left, n, rs.cipher_id);
+        if (i < 0)
+            return;
+        p->suites[done++] = acc[i];
+        left[i] = false;
+    }
+    for (int i = 0; i < n; i++)
+        if (left[i] || acc[i].ossl[0] == '\0')
+            p->suites[done++] = acc[i];
+}
+
+static void enum_openssl(struct audit_ctx *a, struct audit_report *r, enum audit_ver v)
+{
+    struct audit_proto_res *p = &r->proto[v];
+    static struct audit_suite offer[AUDIT_MAX_SUITES];
+    bool left[AUDIT_MAX_SUITES], member[AUDIT_MAX_SUITES], class_done[AUDIT_MAX_SUITES];
+    struct error err = {{0}};
+    p->server_order = -1;
+    int n = audit_suites_openssl(v, offer, AUDIT_MAX_SUITES, &err);
+    if (n <= 0) {
+        snprintf(p->note, sizeof(p->note), "not tested: %.100s", n < 0 ? err.msg : "no suites");
+        return;
+    }
+    p->tested = true;
+    for (int i = 0; i < n; i++) {
+        left[i] = true;
+        class_done[i] = false;
+    }
+    /* One elimination per key exchange class, as ssl-enum-ciphers does: a
+     * server that picks a suite it cannot complete (DHE without parameters)
+     * then hides only that class, not every suite after it. */
+    for (int c = 0; c < n; c++) {
+        if (class_done[c])
+            continue;
+        for (int i = 0; i < n; i++) {
+            member[i] = same_class(&offer[i], &offer[c]);
+            class_done[i] |= member[i];
+        }
+        if (eliminate(a, r, v, offer, left, member, n) < 0)
+            break;
+    }
+    if (p->accepted && !p->incomplete)
+        p->note[0] = '\0';
     probe_order(a, p, v);
+    if (p->server_order == 1 && p->n > 2)
+        sort_by_server(a, p, v);
 }
 
 /* Raw elimination over offer[] at a wire version; adds what the server takes. */
@@ -146,12 +228,12 @@ static void enum_raw(struct audit_ctx *a, struct audit_proto_res *p, enum audit_
         struct error err = {{0}};
         if (audit_raw_hello(a, wire_version(v), ids, k, comp_null, 1, &rr, &err) < 0) {
             p->incomplete = true;
-            snprintf(p->note, sizeof(p->note), "%s", err.msg);
+            audit_copy(p->note, sizeof(p->note), err.msg);
             return;
         }
         if (!rr.ok || rr.version != wire_version(v)) {
             if (!p->accepted && p->note[0] == '\0')
-                snprintf(p->note, sizeof(p->note), "%s", rr.ok ? "server answered another version" : rr.why);
+                audit_copy(p->note, sizeof(p->note), rr.ok ? "server answered another version" : rr.why);
             return;
         }
         int i = find_left(offer, left, n, rr.cipher);
@@ -220,7 +302,7 @@ static void add_group(struct audit_report *r, const struct audit_group_def *g, e
     if (r->ngroups >= AUDIT_MAX_GROUPS)
         return;
     struct audit_group *d = &r->groups[r->ngroups++];
-    snprintf(d->name, sizeof(d->name), "%s", g->iana);
+    audit_copy(d->name, sizeof(d->name), g->iana);
     d->ver = v;
     d->bits = bits;
 }

@@ -14,6 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
+void audit_copy(char *dst, size_t cap, const char *src)
+{
+    if (cap == 0)
+        return;
+    if (src == NULL)
+        src = "";
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 void audit_sanitize(char *s)
 {
     for (; *s != '\0'; s++)
@@ -84,21 +95,30 @@ int audit_resolve(struct audit_target *t, struct error *err)
     }
     if (rc != 0)
         return error_set(err, "resolve %s: %s", t->host, gai_strerror(rc));
-    struct addrinfo *ai = req.ar_result;
-    if (ai == NULL || ai->ai_addrlen > sizeof(t->addr)) {
-        if (ai != NULL)
-            freeaddrinfo(ai);
-        return error_set(err, "resolve %s: no address", t->host);
+    t->naddr = 0;
+    for (struct addrinfo *ai = req.ar_result; ai != NULL && t->naddr < AUDIT_MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(t->addrs[0]) || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+            continue;
+        memcpy(&t->addrs[t->naddr], ai->ai_addr, ai->ai_addrlen);
+        t->addrlens[t->naddr++] = ai->ai_addrlen;
     }
-    /* The first address only: every probe must talk to the same server. */
-    memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
-    t->addrlen = ai->ai_addrlen;
-    void *src = ai->ai_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
-                                          : (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-    if (inet_ntop(ai->ai_family, src, t->addr_str, sizeof(t->addr_str)) == NULL)
-        snprintf(t->addr_str, sizeof(t->addr_str), "?");
-    freeaddrinfo(ai);
+    if (req.ar_result != NULL)
+        freeaddrinfo(req.ar_result);
+    if (t->naddr == 0)
+        return error_set(err, "resolve %s: no address", t->host);
+    audit_use_address(t, 0);
     return 0;
+}
+
+void audit_use_address(struct audit_target *t, int i)
+{
+    memcpy(&t->addr, &t->addrs[i], sizeof(t->addr));
+    t->addrlen = t->addrlens[i];
+    const struct sockaddr *sa = (const struct sockaddr *)&t->addr;
+    const void *src = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                                                : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (inet_ntop(sa->sa_family, src, t->addr_str, sizeof(t->addr_str)) == NULL)
+        snprintf(t->addr_str, sizeof(t->addr_str), "?");
 }
 
 int audit_connect(struct audit_ctx *a, struct audit_conn *c, struct error *err)

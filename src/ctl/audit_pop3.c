@@ -43,7 +43,7 @@ int audit_pop3_multiline(struct audit_conn *c, char (*lines)[AUDIT_CAPA_LEN], in
             return n;
         const char *s = line[0] == '.' ? line + 1 : line;
         if (n < max) {
-            snprintf(lines[n], AUDIT_CAPA_LEN, "%s", s);
+            audit_copy(lines[n], AUDIT_CAPA_LEN, s);
             audit_sanitize(lines[n]);
             n++;
         }
@@ -51,8 +51,7 @@ int audit_pop3_multiline(struct audit_conn *c, char (*lines)[AUDIT_CAPA_LEN], in
     return error_set(err, "multi-line response too long"), AUDIT_EGENERIC;
 }
 
-static int read_greeting(struct audit_ctx *a, struct audit_conn *c, char *out, size_t cap,
-                         struct error *err)
+static int read_greeting(struct audit_ctx *a, struct audit_conn *c, char *out, size_t cap, struct error *err)
 {
     int rc = audit_conn_read_line(c, out, cap, a->t.timeout_ms, err);
     if (rc == AUDIT_ETIMEOUT) {
@@ -83,7 +82,8 @@ int audit_pop3_open_transport(struct audit_ctx *a, struct audit_conn *c, struct 
     if (rc < 0)
         goto fail;
     if (c->len != 0) {
-        rc = error_set(err, "server sent data after its STLS reply"), AUDIT_EPOP3;
+        error_set(err, "server sent data after its STLS reply");
+        rc = AUDIT_EPOP3;
         goto fail;
     }
     return 0;
@@ -138,7 +138,7 @@ static void scan_capa(struct audit_pop3_res *r, char (*capa)[AUDIT_CAPA_LEN], in
     for (int i = 0; i < n; i++) {
         const char *l = capa[i];
         if (word_eq(l, "IMPLEMENTATION") && r->implementation[0] == '\0')
-            snprintf(r->implementation, sizeof(r->implementation), "%s", l + (l[14] ? 15 : 14));
+            audit_copy(r->implementation, sizeof(r->implementation), l + (l[14] ? 15 : 14));
         if (!clear)
             continue;
         if (word_eq(l, "STLS"))
@@ -154,8 +154,8 @@ static void scan_capa(struct audit_pop3_res *r, char (*capa)[AUDIT_CAPA_LEN], in
                 while ((p = strcasestr(p, weak[k])) != NULL) {
                     if (p[-1] == ' ' && (p[wl] == ' ' || p[wl] == '\0')) {
                         size_t used = strlen(r->sasl_clear);
-                        snprintf(r->sasl_clear + used, sizeof(r->sasl_clear) - used, "%s%s",
-                                 used ? " " : "", weak[k]);
+                        snprintf(r->sasl_clear + used, sizeof(r->sasl_clear) - used, "%s%s", used ? " " : "",
+                                 weak[k]);
                         break;
                     }
                     p += wl;
@@ -217,7 +217,7 @@ static void check_starttls(struct audit_ctx *a, struct audit_pop3_res *r)
     err.msg[0] = '\0';
 out:
     if (err.msg[0] != '\0')
-        snprintf(r->note, sizeof(r->note), "%s", err.msg);
+        audit_copy(r->note, sizeof(r->note), err.msg);
     audit_conn_close(&c);
 }
 
@@ -237,7 +237,7 @@ static void check_implicit(struct audit_ctx *a, struct audit_pop3_res *r)
     (void)audit_pop3_cmd(&c, "QUIT", line, sizeof(line), a->t.timeout_ms, NULL);
 out:
     if (err.msg[0] != '\0')
-        snprintf(r->note, sizeof(r->note), "%s", err.msg);
+        audit_copy(r->note, sizeof(r->note), err.msg);
     audit_conn_close(&c);
 }
 
@@ -260,7 +260,7 @@ void audit_pop3_injection(struct audit_ctx *a, struct audit_pop3_res *r)
     char line[AUDIT_LINE_MAX];
     r->injection = INJ_ERROR;
     if (audit_connect(a, &c, &err) < 0 || read_greeting(a, &c, line, sizeof(line), &err) < 0) {
-        snprintf(r->inj_detail, sizeof(r->inj_detail), "not tested: %s", err.msg);
+        snprintf(r->inj_detail, sizeof(r->inj_detail), "not tested: %.150s", err.msg);
         goto out;
     }
     /* One write, so both commands reach the server in the same segment. */

@@ -136,7 +136,7 @@ static void read_reply(struct audit_ctx *a, struct audit_conn *c, struct raw_hel
     unsigned char hdr[5];
     int rc = audit_conn_read_exact(c, hdr, sizeof(hdr), a->t.timeout_ms, err);
     if (rc < 0) {
-        snprintf(r->why, sizeof(r->why), "%s", rc == AUDIT_EEOF ? "connection closed" : err->msg);
+        audit_copy(r->why, sizeof(r->why), rc == AUDIT_EEOF ? "connection closed" : err->msg);
         return;
     }
     size_t len = (size_t)hdr[3] << 8 | hdr[4];
@@ -156,7 +156,7 @@ static void read_reply(struct audit_ctx *a, struct audit_conn *c, struct raw_hel
     }
     unsigned char body[RAW_MAX_RECORD];
     if (audit_conn_read_exact(c, body, len, a->t.timeout_ms, err) < 0) {
-        snprintf(r->why, sizeof(r->why), "truncated record: %s", err->msg);
+        snprintf(r->why, sizeof(r->why), "truncated record: %.90s", err->msg);
         return;
     }
     size_t hlen = (size_t)body[1] << 16 | (size_t)body[2] << 8 | body[3];
@@ -168,8 +168,8 @@ static void read_reply(struct audit_ctx *a, struct audit_conn *c, struct raw_hel
     return;
 }
 
-int audit_raw_hello(struct audit_ctx *a, uint16_t version, const uint16_t *ids, int nids,
-                    const uint8_t *comp, int ncomp, struct raw_hello_res *r, struct error *err)
+int audit_raw_hello(struct audit_ctx *a, uint16_t version, const uint16_t *ids, int nids, const uint8_t *comp,
+                    int ncomp, struct raw_hello_res *r, struct error *err)
 {
     memset(r, 0, sizeof(*r));
     r->alert = -1;
@@ -184,7 +184,7 @@ int audit_raw_hello(struct audit_ctx *a, uint16_t version, const uint16_t *ids, 
         return rc;
     struct error werr = {{0}};
     if (audit_conn_write(&c, w.b, w.n, a->t.timeout_ms, &werr) < 0)
-        snprintf(r->why, sizeof(r->why), "%s", werr.msg);
+        audit_copy(r->why, sizeof(r->why), werr.msg);
     else
         read_reply(a, &c, r);
     audit_conn_close(&c);

@@ -47,8 +47,8 @@ unsigned audit_suite_classify(const char *n)
     unsigned f = 0;
     /* TLS 1.3 suites name no key exchange: it is always (EC)DHE. */
     bool tls13 = strncmp(n, "TLS_AES_", 8) == 0 || strncmp(n, "TLS_CHACHA20_", 13) == 0;
-    if (tls13 || strncmp(n, "TLS_ECDHE_", 10) == 0 || strncmp(n, "TLS_DHE_", 8) == 0 ||
-        has(n, "_DHE_PSK_") || has(n, "_PSK_DHE_"))
+    if (tls13 || strncmp(n, "TLS_ECDHE_", 10) == 0 || strncmp(n, "TLS_DHE_", 8) == 0 || has(n, "_DHE_PSK_") ||
+        has(n, "_PSK_DHE_"))
         f |= SF_FS;
     if (has(n, "_anon_") || strncmp(n, "TLS_NULL_", 9) == 0)
         f |= SF_ANON;
@@ -102,14 +102,14 @@ int audit_suites_openssl(enum audit_ver v, struct audit_suite *out, int max, str
         const SSL_CIPHER *c = sk_SSL_CIPHER_value(sk, i);
         /* SSL_get1_supported_ciphers also lists TLS 1.3 suites for <= 1.2
          * contexts on some builds; keep each version's own. */
-        bool is13 = SSL_CIPHER_get_min_tls(c) >= TLS1_3_VERSION;
+        bool is13 = strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") == 0;
         if (is13 != (v == AV_TLS13))
             continue;
         struct audit_suite *s = &out[n++];
         memset(s, 0, sizeof(*s));
         s->id = SSL_CIPHER_get_protocol_id(c);
-        snprintf(s->name, sizeof(s->name), "%s", SSL_CIPHER_standard_name(c));
-        snprintf(s->ossl, sizeof(s->ossl), "%s", SSL_CIPHER_get_name(c));
+        audit_copy(s->name, sizeof(s->name), SSL_CIPHER_standard_name(c));
+        audit_copy(s->ossl, sizeof(s->ossl), SSL_CIPHER_get_name(c));
         s->flags = audit_suite_classify(s->name);
     }
     ret = n;
@@ -177,7 +177,7 @@ int audit_suites_legacy(struct audit_suite *out, int max)
         struct audit_suite *s = &out[n++];
         memset(s, 0, sizeof(*s));
         s->id = legacy[i].id;
-        snprintf(s->name, sizeof(s->name), "%s", legacy[i].name);
+        audit_copy(s->name, sizeof(s->name), legacy[i].name);
         s->flags = audit_suite_classify(s->name);
     }
     return n;

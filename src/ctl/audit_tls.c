@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ALL_SUITES13                                                                                   \
-    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:" \
+#define ALL_SUITES13                                                                                         \
+    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:"     \
     "TLS_AES_128_CCM_8_SHA256"
 #define ALL_CIPHERS "ALL:COMPLEMENTOFALL:@SECLEVEL=0"
 
@@ -33,7 +33,8 @@ const int audit_group_ndefs = (int)(sizeof(audit_group_defs) / sizeof(audit_grou
 
 static void info_cb(const SSL *ssl, int where, int ret)
 {
-    if (!(where & SSL_CB_READ_ALERT))
+    /* SSL_CB_READ_ALERT shares its SSL_CB_ALERT bit with SSL_CB_WRITE_ALERT. */
+    if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT)
         return;
     struct tls_probe_res *rs = SSL_get_app_data(ssl);
     if (rs != NULL && rs->alert < 0)
@@ -73,7 +74,8 @@ static SSL_CTX *make_ctx(const struct audit_target *t, const struct tls_probe_re
     const char *what = NULL;
     if (!SSL_CTX_set_min_proto_version(ctx, v) || !SSL_CTX_set_max_proto_version(ctx, v))
         what = "protocol version";
-    else if (rq->ver == AV_TLS13 && !SSL_CTX_set_ciphersuites(ctx, rq->suites13 ? rq->suites13 : ALL_SUITES13))
+    else if (rq->ver == AV_TLS13 &&
+             !SSL_CTX_set_ciphersuites(ctx, rq->suites13 ? rq->suites13 : ALL_SUITES13))
         what = "TLS 1.3 suites";
     else if (rq->ver != AV_TLS13 && !SSL_CTX_set_cipher_list(ctx, rq->ciphers ? rq->ciphers : ALL_CIPHERS))
         what = "cipher list";
@@ -113,13 +115,13 @@ static void record_kx(SSL *ssl, struct tls_probe_res *rs)
     char gname[64];
     size_t glen = 0;
     if (name != NULL)
-        snprintf(rs->kx, sizeof(rs->kx), "%s", name);
+        audit_copy(rs->kx, sizeof(rs->kx), name);
     else if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_DH)
         snprintf(rs->kx, sizeof(rs->kx), "dh%d", rs->kx_bits);
     else if (EVP_PKEY_get_group_name(pk, gname, sizeof(gname), &glen))
-        snprintf(rs->kx, sizeof(rs->kx), "%s", gname);
+        audit_copy(rs->kx, sizeof(rs->kx), gname);
     else
-        snprintf(rs->kx, sizeof(rs->kx), "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
+        audit_copy(rs->kx, sizeof(rs->kx), OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
     EVP_PKEY_free(pk);
 }
 
@@ -130,8 +132,8 @@ static void record_success(SSL *ssl, const struct tls_probe_req *rq, struct tls_
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     if (c != NULL) {
         rs->cipher_id = SSL_CIPHER_get_protocol_id(c);
-        snprintf(rs->cipher_name, sizeof(rs->cipher_name), "%s", SSL_CIPHER_standard_name(c));
-        snprintf(rs->cipher_ossl, sizeof(rs->cipher_ossl), "%s", SSL_CIPHER_get_name(c));
+        audit_copy(rs->cipher_name, sizeof(rs->cipher_name), SSL_CIPHER_standard_name(c));
+        audit_copy(rs->cipher_ossl, sizeof(rs->cipher_ossl), SSL_CIPHER_get_name(c));
     }
     record_kx(ssl, rs);
     rs->secure_reneg = SSL_get_secure_renegotiation_support(ssl) == 1;
@@ -185,7 +187,7 @@ int audit_tls_probe(struct audit_ctx *a, const struct tls_probe_req *rq, struct 
         if (rs->alert >= 0)
             snprintf(rs->why, sizeof(rs->why), "alert %s", SSL_alert_desc_string_long(rs->alert));
         else
-            snprintf(rs->why, sizeof(rs->why), "%s", herr.msg);
+            audit_copy(rs->why, sizeof(rs->why), herr.msg);
         SSL_set_app_data(ssl, NULL);
         SSL_free(ssl);
         audit_conn_close(&c);

@@ -45,7 +45,8 @@ int pop3_cmd_parse(char *line, size_t len, struct pop3_cmd *cmd)
 int pop3_msgnum(const char *arg, size_t len, uint32_t max, uint32_t *index)
 {
     uint32_t n;
-    if (strnum_u32(arg, len, &n) < 0 || n == 0)
+    /* A u32 has at most 10 digits; a longer run of zeros is noise, not a number. */
+    if (len > 10 || strnum_u32(arg, len, &n) < 0 || n == 0)
         return -1;
     if (n > max)
         return -2;

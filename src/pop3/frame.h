@@ -11,6 +11,8 @@
 /* RFC 2449: a command line is at most 255 octets including CRLF. AUTH lines
  * (tokens in the initial response and continuations) may be longer. */
 #define POP3_CMD_MAX 255
+/* The same limit for a line without its CRLF. */
+#define POP3_CMD_TEXT_MAX (POP3_CMD_MAX - 2)
 #define POP3_FRAME_MAX 8192
 
 enum pop3_frame_status {

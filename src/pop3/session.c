@@ -37,6 +37,7 @@ struct pop3_session {
     char pending_reply[128];
 
     char user[SASL_NAME_MAX + 1]; /* authenticated */
+    char user_q[4 * SASL_NAME_MAX + 3]; /* the same, quoted for log lines */
     struct store_mailbox *mb;
     uint32_t nmsgs;
     bool *deleted;
@@ -387,7 +388,7 @@ static void send_msg(struct pop3_session *s, uint32_t i, long long top)
     int fd = store_msg_open(s->mb, i, &err);
     if (fd < 0) {
         char q[300];
-        log_event(LOG_LVL_WARN, "message_unreadable", "sid=%s user=%s msg=%u uidl=%s detail=%s", s->p.sid, s->user,
+        log_event(LOG_LVL_WARN, "message_unreadable", "sid=%s user=%s msg=%u uidl=%s detail=%s", s->p.sid, s->user_q,
                   i + 1, store_get(s->mb, i)->uidl, log_quote(q, sizeof(q), err.msg, strlen(err.msg)));
         if (fd == STORE_ERR_GONE)
             reply_err(s, "[SYS/PERM] The message was removed by another program.");
@@ -456,11 +457,11 @@ static void cmd_quit(struct pop3_session *s, struct pop3_cmd *c)
     int r = ndel ? store_commit(s->mb, s->deleted, &err) : STORE_OK;
     if (r != STORE_OK) {
         char q[300];
-        log_event(LOG_LVL_ERR, "update_failed", "sid=%s user=%s detail=%s", s->p.sid, s->user,
+        log_event(LOG_LVL_ERR, "update_failed", "sid=%s user=%s detail=%s", s->p.sid, s->user_q,
                   log_quote(q, sizeof(q), err.msg, strlen(err.msg)));
         reply_err(s, "[SYS/TEMP] Some deleted messages could not be removed.");
     } else {
-        log_event(LOG_LVL_INFO, "update", "sid=%s user=%s deleted=%u kept=%u", s->p.sid, s->user, ndel,
+        log_event(LOG_LVL_INFO, "update", "sid=%s user=%s deleted=%u kept=%u", s->p.sid, s->user_q, ndel,
                   s->nmsgs - ndel);
         reply_ok(s, "Logging out, %u messages deleted.", ndel);
     }
@@ -552,7 +553,7 @@ void pop3_session_line(struct pop3_session *s, char *line, size_t len, bool more
     }
     /* PASS takes the rest of the line: passwords may contain spaces (RFC 1939 7). */
     if (s->state == POP3_STATE_AUTHORIZATION && is_pass(line, len)) {
-        if (len > POP3_CMD_MAX) {
+        if (len > POP3_CMD_TEXT_MAX) {
             secret_wipe(line, len);
             bad_command(s, "Line too long");
             return;
@@ -564,7 +565,7 @@ void pop3_session_line(struct pop3_session *s, char *line, size_t len, bool more
     struct pop3_cmd c;
     int r = pop3_cmd_parse(line, len, &c);
     bool is_auth = r == POP3_PARSE_OK && strcmp(c.keyword, "AUTH") == 0;
-    if (len > POP3_CMD_MAX && !(is_auth && s->state == POP3_STATE_AUTHORIZATION)) {
+    if (len > POP3_CMD_TEXT_MAX && !(is_auth && s->state == POP3_STATE_AUTHORIZATION)) {
         bad_command(s, "Line too long");
         return;
     }
@@ -633,8 +634,9 @@ static void login(struct pop3_session *s, const struct pop3_auth_result *r)
         return;
     }
     snprintf(s->user, sizeof(s->user), "%s", r->user);
-    log_event(LOG_LVL_INFO, "login", "sid=%s user=%s mech=%s remote=%s messages=%u", s->p.sid,
-              log_quote(q, sizeof(q), s->user, strlen(s->user)), s->attempt_mech, s->p.remote_ip, s->nmsgs);
+    log_quote(s->user_q, sizeof(s->user_q), s->user, strlen(s->user));
+    log_event(LOG_LVL_INFO, "login", "sid=%s user=%s mech=%s remote=%s messages=%u", s->p.sid, s->user_q,
+              s->attempt_mech, s->p.remote_ip, s->nmsgs);
     enter_state(s, POP3_STATE_TRANSACTION);
     s->ops->logged_in(s->io);
     reply_ok(s, "Logged in, %u messages.", s->nmsgs);
@@ -721,7 +723,7 @@ enum pop3_state pop3_session_state(const struct pop3_session *s)
 
 size_t pop3_session_line_max(const struct pop3_session *s)
 {
-    return s->state == POP3_STATE_TRANSACTION ? POP3_CMD_MAX : POP3_FRAME_MAX;
+    return s->state == POP3_STATE_TRANSACTION ? POP3_CMD_TEXT_MAX : POP3_FRAME_MAX;
 }
 
 const char *pop3_session_user(const struct pop3_session *s)

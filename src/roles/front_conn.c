@@ -74,8 +74,11 @@ static void conn_free(struct front_conn *c)
         close(c->msg_fd);
     if (c->timer != NULL)
         event_free(c->timer);
-    if (c->bev != NULL)
+    if (c->bev != NULL) {
+        if (c->bev_owns_fd && !c->handshaking)
+            tls_bev_shutdown(c->bev);
         bufferevent_free(c->bev);
+    }
     if (!c->bev_owns_fd)
         close(c->fd);
     front_source_release(c->f, (const struct sockaddr *)&c->sa);
@@ -138,8 +141,8 @@ static void process_input(struct front_conn *c)
             secret_wipe(line, linelen);
         } else if (st == POP3_FRAME_TOO_LONG) {
             pop3_session_line_too_long(c->s);
-        } else {
-            break;
+        } else if (consumed == 0) {
+            break; /* a partial line: wait for more */
         }
     }
 }

@@ -13,12 +13,12 @@
  * wire_bytes. No byte is ever held back between chunks: a CR is emitted at
  * once, and a following LF (even in the next chunk) is then emitted alone. */
 struct dotstuff {
-    bool at_line_start;  /* next byte begins a line */
-    bool last_cr;        /* the previous input byte was a CR (already emitted) */
-    bool in_body;        /* past the empty line that ends the header */
+    bool at_line_start;     /* next byte begins a line */
+    bool last_cr;           /* the previous input byte was a CR (already emitted) */
+    bool in_body;           /* past the empty line that ends the header */
     bool header_line_empty; /* the current header line is "" or a lone CR so far */
-    bool limit_lines;    /* TOP: stop after max_body_lines body lines */
-    bool done;           /* TOP limit reached: ignore further input */
+    bool limit_lines;       /* TOP: stop after max_body_lines body lines */
+    bool done;              /* TOP limit reached: ignore further input */
     uint64_t max_body_lines;
     uint64_t body_lines;
     uint64_t wire_bytes; /* bytes counted as message size (no stuffing, no terminator) */

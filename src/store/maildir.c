@@ -36,7 +36,7 @@ static const char *const sub_names[2] = {"new", "cur"};
 static int open_status(int e)
 {
     return (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EACCES || e == EPERM) ? STORE_ERR_PERM
-                                                                                      : STORE_ERR_TEMP;
+                                                                                    : STORE_ERR_TEMP;
 }
 
 /* Opens (creating it first if allowed) the subdirectory name of root_fd.

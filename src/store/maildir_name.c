@@ -70,8 +70,7 @@ int maildir_name_parse(const char *name, size_t len, struct maildir_name *out)
         out->size = s.value;
     }
     if (w.seen == 1 && !w.bad) {
-        bool consistent = !out->has_size ||
-                          (w.value >= out->size && w.value - out->size <= out->size);
+        bool consistent = !out->has_size || (w.value >= out->size && w.value - out->size <= out->size);
         if (consistent) {
             out->has_wire = true;
             out->wire_size = w.value;

@@ -21,8 +21,8 @@ struct maildir_entry {
     uint32_t name_off; /* NUL-terminated name in the list's pool */
     uint16_t name_len;
     uint16_t base_len;
-    uint8_t sub;       /* enum maildir_sub */
-    bool has_stat;     /* physical came from fstatat during the scan */
+    uint8_t sub;   /* enum maildir_sub */
+    bool has_stat; /* physical came from fstatat during the scan */
     struct maildir_name parsed;
     uint64_t physical; /* valid if parsed.has_size or has_stat */
 };
@@ -54,7 +54,8 @@ static inline const char *maildir_entry_name(const struct maildir_list *l, const
 void maildir_list_sort(struct maildir_list *l);
 
 /* Binary search in a sorted list. Returns the entry or NULL. */
-const struct maildir_entry *maildir_list_find(const struct maildir_list *l, const char *base, size_t base_len);
+const struct maildir_entry *maildir_list_find(const struct maildir_list *l, const char *base,
+                                              size_t base_len);
 
 /* Adds name to the pool (for renamed messages). Returns its offset, or -1. */
 long maildir_list_add_name(struct maildir_list *l, const char *name, size_t len);

@@ -108,11 +108,11 @@ static int cmp_base(const char *a, size_t alen, const char *b, size_t blen)
 struct load_ctx {
     struct sizecache_item *items;
     size_t n;
-    size_t next;     /* first item not yet passed */
-    size_t lines;    /* entry lines seen */
+    size_t next;  /* first item not yet passed */
+    size_t lines; /* entry lines seen */
     bool header_ok;
     bool dirty;
-    char prev[256];  /* previous base, to require strictly ascending order */
+    char prev[256]; /* previous base, to require strictly ascending order */
     size_t prev_len;
 };
 

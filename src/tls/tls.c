@@ -93,7 +93,10 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct conf *c, struct erro
     SSL_CTX_set_min_proto_version(ctx, c->tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_PRIORITIZE_CHACHA);
+                                 SSL_OP_PRIORITIZE_CHACHA |
+                                 /* a client that just closes is an EOF, not an error: a command
+                                  * cut short has no LF and is never executed */
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_max_early_data(ctx, 0);
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 || SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
@@ -273,4 +276,12 @@ const char *tls_bev_error(struct bufferevent *bev)
     while (bufferevent_get_openssl_error(bev) != 0)
         ;
     return buf;
+}
+
+void tls_bev_shutdown(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (ssl != NULL && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl);
+    ERR_clear_error();
 }

@@ -30,6 +30,10 @@ struct bufferevent *tls_bev_accept(struct tls_server *ts, struct event_base *bas
 /* After the handshake: negotiated version and cipher names for the log. */
 void tls_bev_describe(struct bufferevent *bev, const char **version, const char **cipher);
 
+/* Sends close_notify (best effort, never blocks) so the client sees a clean
+ * end of the stream rather than a truncation. Call just before freeing bev. */
+void tls_bev_shutdown(struct bufferevent *bev);
+
 /* Why the last handshake on bev failed, for the log (static storage). */
 const char *tls_bev_error(struct bufferevent *bev);
 

@@ -1,11 +1,14 @@
 /* RETR/TOP wire conversion: exact outputs on tricky inputs, chunking
  * independence (1 byte at a time == whole buffer), and agreement of
  * dotstuff_count() with what dotstuff_feed() emits. */
+/* cmocka needs these before it, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,16 @@
 /* The Maildir store on real directories under /tmp: snapshot order and
  * isolation, sizes from names / cache / reading, cache corruption, the
  * session lock, deletions at commit, renames by other agents, UIDL hashing. */
+/* cmocka needs these before it, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -90,6 +94,18 @@ static ino_t inode_of(const struct fixture *f, const char *rel)
     path_of(f, rel, p, sizeof(p));
     assert_int_equal(lstat(p, &st), 0);
     return st.st_ino;
+}
+
+/* Open fds of this process: error paths must not leak any. */
+static int fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
 }
 
 static struct store_mailbox *open_ok(const struct fixture *f)
@@ -337,13 +353,13 @@ static void test_cache_corrupt(void **state)
      * the plausible-looking but wrong "1.c 4 7" is never used. */
     ignored(f, "popsd-sizes 2\n1.c 4 7\n");
     ignored(f, "popsd-sizes 1\n1.c 4 7\nzz garbage\n");
-    ignored(f, "popsd-sizes 1\n1.c 4 7\n0.c 4 4\n");      /* unsorted */
-    ignored(f, "popsd-sizes 1\n1.c 4 7\n1.c 4 7\n");      /* duplicate */
-    ignored(f, "popsd-sizes 1\n1.c 4 7");                 /* truncated */
-    ignored(f, "popsd-sizes 1\n1.c 4 9\n");               /* wire > 2*phys */
-    ignored(f, "popsd-sizes 1\n1.c 4 07\n");              /* not canonical */
-    ignored(f, "popsd-sizes 1\n1.c  4 7\n");              /* double space */
-    ignored(f, "popsd-sizes 1\n1.c 4 7 \n");              /* trailing space */
+    ignored(f, "popsd-sizes 1\n1.c 4 7\n0.c 4 4\n"); /* unsorted */
+    ignored(f, "popsd-sizes 1\n1.c 4 7\n1.c 4 7\n"); /* duplicate */
+    ignored(f, "popsd-sizes 1\n1.c 4 7");            /* truncated */
+    ignored(f, "popsd-sizes 1\n1.c 4 9\n");          /* wire > 2*phys */
+    ignored(f, "popsd-sizes 1\n1.c 4 07\n");         /* not canonical */
+    ignored(f, "popsd-sizes 1\n1.c  4 7\n");         /* double space */
+    ignored(f, "popsd-sizes 1\n1.c 4 7 \n");         /* trailing space */
     /* Well-formed but stale: the entry's physical size does not match. */
     ignored(f, "popsd-sizes 1\n1.c 5 7\n");
     /* A directory where the cache should be: ignored, and popsd.sizes is
@@ -368,8 +384,15 @@ static void test_cache_line_parse(void **state)
     size_t n = sizecache_format_line(&l, buf);
     assert_int_equal(n, strlen(s) + 1);
     assert_memory_equal(buf, "1.a 10 12\n", n);
-    static const char *bad[] = {"", "1.a", "1.a 10", "1.a 10 12 13", " 10 12", "1.a 10 x",
-                                "1\x01 1 1", "1.a 0 1", "1.a 18446744073709551616 1"};
+    static const char *bad[] = {"",
+                                "1.a",
+                                "1.a 10",
+                                "1.a 10 12 13",
+                                " 10 12",
+                                "1.a 10 x",
+                                "1\x01 1 1",
+                                "1.a 0 1",
+                                "1.a 18446744073709551616 1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(sizecache_parse_line(bad[i], strlen(bad[i]), &l), -1);
     s = "1.a 0 0";
@@ -379,6 +402,8 @@ static void test_cache_line_parse(void **state)
 static void test_inuse(void **state)
 {
     struct fixture *f = *state;
+    put(f, "new/1.u", "1\n");
+    int fds = fd_count();
     struct store_mailbox *mb = open_ok(f), *mb2 = NULL;
     struct error err = {""};
     assert_int_equal(store_open(f->root, false, &mb2, &err), STORE_ERR_INUSE);
@@ -386,7 +411,13 @@ static void test_inuse(void **state)
     assert_true(err.msg[0] != '\0');
     store_close(&mb);
     mb2 = open_ok(f);
+    int fd = store_msg_open(mb2, 0, &err);
+    assert_true(fd >= 0);
+    assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
     store_close(&mb2);
+    assert_int_equal(fd_count(), fds);
     struct stat st;
     char p[512];
     path_of(f, "popsd.lock", p, sizeof(p));
@@ -582,6 +613,7 @@ static void test_open_errors(void **state)
     struct store_mailbox *mb = NULL;
     struct error err = {""};
     char p[512];
+    int fds = fd_count();
     path_of(f, "missing", p, sizeof(p));
     assert_int_equal(store_open(p, false, &mb, &err), STORE_ERR_PERM);
     assert_null(mb);
@@ -614,6 +646,7 @@ static void test_open_errors(void **state)
     assert_int_equal(symlink(link, p), 0);
     assert_int_equal(store_open(f->root, false, &mb, &err), STORE_ERR_PERM);
     assert_null(mb);
+    assert_int_equal(fd_count(), fds);
 }
 
 static void test_max_messages(void **state)

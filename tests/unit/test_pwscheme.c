@@ -288,10 +288,10 @@ static void test_dummy_hash(void **state)
 
 static void test_needs_upgrade(void **state)
 {
-    assert_false(pwscheme_needs_upgrade(
-        "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0c2FsdA$MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/Myoh5GZwk"));
-    assert_false(pwscheme_needs_upgrade(
-        "$argon2id$v=19$m=131072,t=4,p=2$c2FsdHNhbHRzYWx0c2FsdA$MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/Myoh5GZwk"));
+    assert_false(pwscheme_needs_upgrade("{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
+                                        "MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/Myoh5GZwk"));
+    assert_false(pwscheme_needs_upgrade("$argon2id$v=19$m=131072,t=4,p=2$c2FsdHNhbHRzYWx0c2FsdA$"
+                                        "MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/Myoh5GZwk"));
     assert_true(pwscheme_needs_upgrade(argon2id_vec)); /* m=1024 < default */
     assert_true(pwscheme_needs_upgrade(argon2i_vec));
     assert_true(pwscheme_needs_upgrade(sha512_vec));

@@ -17,8 +17,12 @@
 
 #include "auth/userdb.h"
 
-#define H_ALICE "{ARGON2ID}$argon2id$v=19$m=1024,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/Myoh5GZwk"
-#define H_BOB "{SHA512-CRYPT}$6$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0"
+#define H_ALICE                                                                                              \
+    "{ARGON2ID}$argon2id$v=19$m=1024,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$MO33cCFnqSA8SskhR8/i5r/vajJ3mDxwI/"      \
+    "Myoh5GZwk"
+#define H_BOB                                                                                                \
+    "{SHA512-CRYPT}$6$saltsalt$"                                                                             \
+    "hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0"
 #define H_NEW "$argon2id$v=19$m=64,t=1,p=2$c29tZXNhbHRzb21lc2FsdA$vnXYxPvf2nX+mBli9pMlKONYXiHquLCsjGLLhNWRSAU"
 
 struct tmp {
@@ -89,7 +93,9 @@ static void test_sqlite_roundtrip(void **state)
     struct error err = {{0}};
     struct userdb_admin *a = NULL;
 
-    mode_t old = umask(0);
+    /* 0640 whatever the umask: a stricter one would lock authd's group out,
+     * a looser one would expose the hashes. */
+    mode_t old = umask(077);
     assert_int_equal(userdb_admin_open(db_path, &a, &err), 0);
     umask(old);
     struct stat st;
@@ -259,7 +265,8 @@ static void test_passwd_parse_good(void **state)
 {
     struct userdb_entry e;
     struct error err = {{0}};
-    assert_int_equal(parse("alice:" H_BOB ":1000:1000::/home/alice::userdb_mail=maildir:~/Maildir", &e, &err), 1);
+    assert_int_equal(parse("alice:" H_BOB ":1000:1000::/home/alice::userdb_mail=maildir:~/Maildir", &e, &err),
+                     1);
     assert_string_equal(e.name, "alice");
     assert_string_equal(e.pwhash, H_BOB);
     assert_string_equal(e.mail, "/home/alice/Maildir");
@@ -270,13 +277,13 @@ static void test_passwd_parse_good(void **state)
     assert_string_equal(e.pwhash, "{PLAIN}pw");
     assert_string_equal(e.mail, "");
 
-    assert_int_equal(parse("carol:" H_ALICE "::::::mail=maildir:/var/vmail/carol:INDEX=/var/idx/carol", &e, &err),
-                     1);
+    assert_int_equal(
+        parse("carol:" H_ALICE "::::::mail=maildir:/var/vmail/carol:INDEX=/var/idx/carol", &e, &err), 1);
     assert_string_equal(e.pwhash, H_ALICE);
     assert_string_equal(e.mail, "/var/vmail/carol");
 
-    assert_int_equal(parse("dave:x::::::quota_rule=*:storage=1G  mail=/var/vmail/dave\tuserdb_uid=vmail", &e, &err),
-                     1);
+    assert_int_equal(
+        parse("dave:x::::::quota_rule=*:storage=1G  mail=/var/vmail/dave\tuserdb_uid=vmail", &e, &err), 1);
     assert_string_equal(e.mail, "/var/vmail/dave");
 
     assert_int_equal(parse("erin:x:1:1:Erin E:/home/erin:/bin/false:nologin", &e, &err), 1);
@@ -286,7 +293,7 @@ static void test_passwd_parse_good(void **state)
 
     assert_int_equal(parse("gina:x\r\n", &e, &err), 1);
     assert_string_equal(e.pwhash, "x");
-    assert_int_equal(parse("hank:x:::::", &e, &err), 1);          /* trailing empty fields */
+    assert_int_equal(parse("hank:x:::::", &e, &err), 1);             /* trailing empty fields */
     assert_int_equal(parse("ivan:x:::::/home/ivan::", &e, &err), 1); /* empty extra fields */
     assert_int_equal(parse("jo:x::::/h::mail=~", &e, &err), 1);
     assert_string_equal(e.mail, "/h");
@@ -326,14 +333,14 @@ static void test_passwd_parse_bad(void **state)
         "al\x01ice:x",
         "alice:x\x7f",
         "alice:x::::::mail=mbox:~/mail",
-        "alice:x::::::userdb_mail=maildir:~/Maildir",      /* ~ but no home */
-        "alice:x::::relative::mail=~/Maildir",             /* home not absolute */
-        "alice:x::::/home/a::mail=~alice/Maildir",          /* ~user unsupported */
+        "alice:x::::::userdb_mail=maildir:~/Maildir", /* ~ but no home */
+        "alice:x::::relative::mail=~/Maildir",        /* home not absolute */
+        "alice:x::::/home/a::mail=~alice/Maildir",    /* ~user unsupported */
         "alice:x::::::mail=relative/path",
         "alice:x::::::mail=maildir:",
         "alice:x::::::mail=",
         "alice:x::::::mail=/var/vmail/%d/%n",
-        "alice:x::::/home/%u::mail=~/Maildir",            /* %var via the home field */
+        "alice:x::::/home/%u::mail=~/Maildir", /* %var via the home field */
         "alice:x::::::allow_nets=127.0.0.1/8",
         "alice:x::::::nopassword",
         "alice:x::::::=value",

@@ -1,0 +1,55 @@
+"""Privilege separation: who runs what, chroot, restarts."""
+import os
+import pwd
+import signal
+import time
+
+from conftest import PASSWORD
+
+USER = "alice@example.com"
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([l for l in f if l.startswith("Uid:")][0].split()[1])
+
+
+def test_children_run_unprivileged(server):
+    kids = server.children()
+    assert sorted(kids.values()) == ["authd", "front"]
+    for pid, role in kids.items():
+        assert uid_of(pid) != 0, role
+        want = "vmail" if role == "front" else "_popsd-auth"
+        assert pwd.getpwuid(uid_of(pid)).pw_name == want
+    front = [p for p, r in kids.items() if r == "front"][0]
+    assert os.readlink("/proc/%d/root" % front) == server.mail_root, "the front is chrooted at the mail root"
+
+
+def test_killed_front_is_replaced(server):
+    front = [p for p, r in server.children().items() if r == "front"][0]
+    os.kill(front, signal.SIGKILL)
+    server.wait_log("role=front event=started", count=2, timeout=15)
+    p = server.pop3s()
+    p.user(USER)
+    p.pass_(PASSWORD)
+    assert p.stat()[0] == 3
+    p.quit()
+
+
+def test_killed_authd_is_replaced(server):
+    authd = [p for p, r in server.children().items() if r == "authd"][0]
+    os.kill(authd, signal.SIGKILL)
+    server.wait_log("role=authd event=started", count=2, timeout=15)
+    server.wait_log("role=front event=started", count=2, timeout=15)
+    time.sleep(0.2)
+    p = server.pop3s()
+    p.user(USER)
+    assert p.pass_(PASSWORD).startswith(b"+OK")
+    p.quit()
+
+
+def test_sigterm_stops_everything(server):
+    kids = list(server.children())
+    server.stop()
+    for pid in kids:
+        assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"

@@ -1,0 +1,130 @@
+"""TLS policy, checked with openssl s_client."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import PASSWORD
+
+USER = "alice@example.com"
+
+
+def s_client(server, *args, port=None, stdin=b"QUIT\n", timeout=15):
+    # -ign_eof: keep reading after our input ends, until the server closes (after QUIT).
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % (port or server.pop3s_port), "-CAfile",
+           server.pki.ca, "-verify_return_error", "-servername", "localhost", "-crlf", "-ign_eof", *args]
+    r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def test_tls13_accepted(server):
+    rc, out = s_client(server, "-tls1_3")
+    assert rc == 0, out
+    assert "TLSv1.3" in out and "+OK" in out
+    assert "Verify return code: 0 (ok)" in out
+
+
+def test_tls12_aead_only(server):
+    rc, out = s_client(server, "-tls1_2")
+    assert rc == 0 and "ECDHE" in out
+    rc, out = s_client(server, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES256-SHA:AES128-GCM-SHA256")
+    assert rc != 0, "CBC and non-ECDHE suites are refused"
+
+
+def test_tls11_and_10_refused(server):
+    for v in ("-tls1_1", "-tls1"):
+        rc, out = s_client(server, v, "-cipher", "DEFAULT:@SECLEVEL=0")
+        assert rc != 0, out
+        assert "+OK" not in out
+
+
+def test_groups(server):
+    rc, out = s_client(server, "-groups", "X25519")
+    assert rc == 0
+    rc, out = s_client(server, "-groups", "ffdhe2048")
+    assert rc != 0, "finite-field groups are not offered"
+
+
+def test_alpn(server):
+    rc, out = s_client(server, "-alpn", "pop3")
+    assert rc == 0 and "ALPN protocol: pop3" in out
+    rc, out = s_client(server, "-alpn", "http/1.1,h2")
+    assert rc != 0 and "+OK" not in out, "ALPACA: a client speaking another protocol is refused"
+    rc, out = s_client(server, "-alpn", "h2,pop3")
+    assert rc == 0
+
+
+def test_no_renegotiation_no_compression(server):
+    # Without -ign_eof, s_client reads "R" on its own line as "renegotiate".
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % server.pop3s_port, "-CAfile", server.pki.ca,
+           "-servername", "localhost", "-tls1_2"]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1)
+    p.stdin.write(b"R\n")
+    p.stdin.flush()
+    time.sleep(1.5)
+    p.stdin.close()
+    p.wait(timeout=15)
+    out = p.stdout.read().decode(errors="replace")
+    assert "Compression: NONE" in out
+    assert "+OK POP3 server ready" in out
+    assert "RENEGOTIATING" in out, "the client asked"
+    assert out.count("depth=0 CN = localhost") == 1, "but no second handshake happened"
+
+
+def test_starttls_with_s_client(server):
+    rc, out = s_client(server, "-starttls", "pop3", port=server.pop3_port, stdin=b"CAPA\nQUIT\n")
+    assert rc == 0, out
+    assert "USER" in out and "SASL PLAIN" in out
+
+
+def test_sni_ecdsa_and_rsa(make_server, pki):
+    ec = pki.issue("sni-ec", ["localhost", "127.0.0.1"])
+    rsa = pki.issue("sni-rsa", ["localhost", "127.0.0.1"], key="rsa")
+    other = pki.issue("sni-other", ["mail.example.test"])
+    s = make_server(certs=[ec, rsa, other])
+    s.add_user(USER, PASSWORD)
+    s.start()
+    rc, out = s_client(s, "-tls1_2", "-sigalgs", "RSA-PSS+SHA256:RSA+SHA256")
+    assert rc == 0 and "Server public key is 2048 bit" in out, out
+    rc, out = s_client(s, "-tls1_3", "-sigalgs", "ECDSA+SHA256")
+    assert rc == 0 and "Server public key is 256 bit" in out
+    rc, out = s_client(s, "-servername", "mail.example.test", "-verify_hostname", "mail.example.test")
+    assert rc == 0 and "CN = mail.example.test" in out, out
+    rc, out = s_client(s, "-servername", "unknown.example.test")
+    assert "CN = localhost" in out, "unknown names get the default certificate"
+
+
+def test_key_file_permissions_refused(make_server, pki):
+    crt, key = pki.issue("loose", ["localhost"])
+    os.chmod(key, 0o640)
+    s = make_server(certs=[(crt, key)])
+    from popsd_harness import POPSD
+    r = subprocess.run([POPSD, "-t", "-c", s.conf_path], capture_output=True, text=True)
+    assert r.returncode != 0 and "group- or world-accessible" in r.stderr
+
+
+def test_sighup_reloads_certificate_without_dropping_sessions(make_server, pki):
+    first = pki.issue("reload1", ["localhost", "127.0.0.1"])
+    s = make_server(certs=[first])
+    s.add_user(USER, PASSWORD)
+    s.deliver(USER, b"Subject: x\n\nbody\n")
+    s.start()
+    r = s.raw()
+    r.login(USER, PASSWORD)
+    second = pki.issue("reload2", ["localhost", "127.0.0.1", "reloaded.example.test"])
+    s.certs = [second]
+    s.write_conf()
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_log("gen=2", timeout=10)
+    s.wait_log("event=draining")
+    # The old session goes on.
+    assert r.cmd("STAT").startswith("+OK 1")
+    assert r.cmd("RETR 1").startswith("+OK")
+    r.multiline()
+    # New sessions get the new certificate, from the new generation's front.
+    s.wait_log("role=front event=started", count=2)
+    rc, out = s_client(s, "-servername", "reloaded.example.test", "-verify_hostname", "reloaded.example.test")
+    assert rc == 0, out
+    assert r.cmd("QUIT").startswith("+OK")
+
