@@ -1,5 +1,6 @@
 #include "conf/conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdlib.h>
@@ -30,12 +31,13 @@ struct parse_ctx {
  * or reported as a syntax error on the wrong line. A NUL byte silently ended
  * the line. And the handler never learns that a section header was read, so a
  * "[listener a]" repeated right after itself merged into the first one instead
- * of being reported as a duplicate. */
+ * of being reported as a duplicate. The reader hands inih whole lines, and
+ * notes headers itself. */
 struct line_src {
     const char *str; /* string source, or */
     FILE *file;      /* file source */
     int lineno;
-    unsigned headers; /* "[" lines at column 0 read so far */
+    unsigned headers; /* "[" lines read so far */
     int header_line;  /* the latest of them */
     char header[CONF_NAME_MAX + 16]; /* and its text up to "]" */
     int bad_line;     /* first over-long line or line with a NUL, 0 = none */
@@ -79,15 +81,21 @@ static char *line_read(char *buf, int cap, void *stream)
         buf[0] = '\0';
         n = 0;
     }
-    /* inih also takes an indented "[" line as a header unless it continues a
-     * value; counting column 0 only falls back to comparing section names. */
-    const char *h = buf;
-    if (s->lineno == 1 && n >= 3 && memcmp(h, "\xEF\xBB\xBF", 3) == 0) /* inih skips a UTF-8 BOM */
-        h += 3;
-    if (h[0] == '[') {
+    /* Leading white space goes (and a UTF-8 BOM on line 1, which inih would
+     * skip): inih would otherwise take an indented line after a key as a
+     * continuation of that key's value, so "user = a" followed by an indented
+     * "auth_user = b" silently set user to "auth_user = b". Every line is
+     * then a header, a comment, a blank or a key of its own. */
+    size_t k = 0;
+    if (s->lineno == 1 && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        k = 3;
+    while (k < n && isspace((unsigned char)buf[k]))
+        k++;
+    memmove(buf, buf + k, n - k + 1);
+    if (buf[0] == '[') {
         s->headers++;
         s->header_line = s->lineno;
-        snprintf(s->header, sizeof(s->header), "%.*s", (int)strcspn(h + 1, "]"), h + 1);
+        snprintf(s->header, sizeof(s->header), "%.*s", (int)strcspn(buf + 1, "]"), buf + 1);
     }
     return buf;
 }

@@ -6,6 +6,7 @@
  * not by the number known. The server's order is then found separately. */
 #include "ctl/audit.h"
 
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,7 +94,8 @@ static bool same_class(const struct audit_suite *a, const struct audit_suite *b)
 }
 
 /* Elimination over the suites of offer[] still in `left` whose class is
- * member[]. Returns 0 when the server refused (done), <0 to stop everything. */
+ * member[]. Returns 0 when the server refused (done with this class), 1 when
+ * it refused the protocol version outright, <0 to stop everything. */
 static int eliminate(struct audit_ctx *a, struct audit_report *r, enum audit_ver v,
                      const struct audit_suite *offer, bool *left, const bool *member, int n)
 {
@@ -116,13 +118,15 @@ static int eliminate(struct audit_ctx *a, struct audit_report *r, enum audit_ver
         struct error err = {{0}};
         if (audit_tls_probe(a, &rq, &rs, &err) < 0) {
             p->incomplete = true;
+            p->tested = p->n > 0; /* no transport at all (STLS refused) is no answer */
             audit_copy(p->note, sizeof(p->note), err.msg);
             return -1;
         }
         if (!rs.ok) {
             if (p->n == 0)
                 audit_copy(p->note, sizeof(p->note), rs.why);
-            return 0;
+            /* protocol_version: the version itself is refused, whatever the class. */
+            return p->n == 0 && rs.alert == SSL_AD_PROTOCOL_VERSION ? 1 : 0;
         }
         int i = find_left(offer, cand, n, rs.cipher_id);
         if (i < 0 || rs.version != audit_ver_openssl(v)) {
@@ -200,7 +204,7 @@ static void enum_openssl(struct audit_ctx *a, struct audit_report *r, enum audit
             member[i] = same_class(&offer[i], &offer[c]);
             class_done[i] |= member[i];
         }
-        if (eliminate(a, r, v, offer, left, member, n) < 0)
+        if (eliminate(a, r, v, offer, left, member, n) != 0)
             break;
     }
     if (p->accepted && !p->incomplete)
@@ -228,6 +232,7 @@ static void enum_raw(struct audit_ctx *a, struct audit_proto_res *p, enum audit_
         struct error err = {{0}};
         if (audit_raw_hello(a, wire_version(v), ids, k, comp_null, 1, &rr, &err) < 0) {
             p->incomplete = true;
+            p->tested = p->tested && p->accepted;
             audit_copy(p->note, sizeof(p->note), err.msg);
             return;
         }

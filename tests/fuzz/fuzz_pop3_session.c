@@ -7,7 +7,10 @@
  * Input: byte 0 sets up the listener and limits
  *   bit 0: implicit TLS, bit 1: STLS offered, bits 2-4: max bad commands - 1,
  *   bits 5-6: max auth attempts - 1, bit 7: open_mailbox fails with IN-USE;
- * the rest is what the client sends.
+ * the rest is what the client sends. A NUL byte right after a line end marks
+ * the end of a packet: the line before it is fed with more_pending false (the
+ * only way STLS is accepted); otherwise more_pending says whether any input
+ * follows.
  * authd's rule: user "u" with password "p" logs in to a small Maildir created
  * once under /tmp (restored after every run, since QUIT may delete from it);
  * user "t" gets TEMPFAIL, "d" LOGIN-DELAY, "x" DISABLED, anyone else FAIL.
@@ -17,6 +20,7 @@
  * its state, or a leaked message fd; ASan/LSan catch the rest (the session is
  * freed every run). */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +64,16 @@ static void put(const char *rel, const char *text)
     close(fd);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void remove_maildir(void)
+{
+    nftw(maildir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static void init_once(void)
 {
     if (maildir[0] != '\0')
@@ -68,6 +82,7 @@ static void init_once(void)
     log_init("fuzz", false, (enum log_level)(LOG_LVL_ERR + 1));
     strcpy(maildir, "/tmp/popsd-fuzz-session-XXXXXX");
     CHECK(mkdtemp(maildir) != NULL);
+    atexit(remove_maildir);
     static const char *const subs[] = {"new", "cur", "tmp"};
     for (int i = 0; i < 3; i++) {
         char p[96];
@@ -167,6 +182,8 @@ static void f_logged_in(void *io)
 {
     struct fake *f = io;
     CHECK(f->tls);
+    const char *u = pop3_session_user(f->s);
+    CHECK(u != NULL && strcmp(u, "u") == 0);
 }
 
 static void f_close(void *io, const char *reason)
@@ -270,12 +287,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break; /* an unterminated last line: the client went away */
             continue;
         }
+        bool boundary = left > 0 && in[0] == '\0';
+        if (boundary) {
+            in++;
+            left--;
+        }
         if (st == POP3_FRAME_TOO_LONG) {
             pop3_session_line_too_long(f.s);
         } else {
             memcpy(line, l, linelen);
             line[linelen] = '\0';
-            pop3_session_line(f.s, line, linelen, left > 0);
+            pop3_session_line(f.s, line, linelen, left > 0 && !boundary);
         }
         settle(&f);
     }

@@ -84,3 +84,65 @@ def test_fetchmail_sslcertck(server, workdir):
     for orig in disk.values():
         body = orig.replace(b"\r\n", b"\n")
         assert any(b.endswith(body) for b in bodies), "fetchmail delivered every message intact"
+
+
+def fetched_maildir(root):
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    return root
+
+
+def read_maildir(root):
+    out = []
+    for sub in ("new", "cur"):
+        for n in sorted(os.listdir(os.path.join(root, sub))):
+            with open(os.path.join(root, sub, n), "rb") as f:
+                out.append(f.read())
+    return out
+
+
+def test_mpop_implicit_tls_and_starttls(server, workdir):
+    disk = server.messages(USER)
+    dest = fetched_maildir(os.path.join(workdir, "mpop-md"))
+    common = ["mpop", "--host=localhost", "--auth=user", "--user=" + USER, "--passwordeval=echo '%s'" % PASSWORD,
+              "--tls=on", "--tls-trust-file=" + server.pki.ca, "--delivery=maildir," + dest,
+              "--received-header=off"]
+    # STLS on the plain port first, keeping the mail...
+    r = subprocess.run(common + ["--port=%d" % server.pop3_port, "--tls-starttls=on", "--keep=on",
+                                 "--only-new=off"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # ...then implicit TLS, deleting it.
+    r = subprocess.run(common + ["--port=%d" % server.pop3s_port, "--tls-starttls=off", "--keep=off",
+                                 "--only-new=off"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = read_maildir(dest)
+    assert len(got) == 6
+    for orig in disk.values():
+        # mpop stores with local (LF) line ends: each message, kept once and fetched again, intact.
+        assert got.count(orig.replace(b"\r\n", b"\n")) == 2, "mpop stored each message intact"
+    assert server.messages(USER) == {}
+
+
+def test_getmail_ssl(server, workdir):
+    disk = server.messages(USER)
+    dest = fetched_maildir(os.path.join(workdir, "getmail-md"))
+    gdir = os.path.join(workdir, "getmail")
+    os.makedirs(gdir)
+    rc = os.path.join(gdir, "getmailrc")
+    with open(rc, "w") as f:
+        f.write("[retriever]\ntype = SimplePOP3SSLRetriever\nserver = localhost\nport = %d\nusername = %s\n"
+                "password = %s\nca_certs = %s\n\n[destination]\ntype = Maildir\npath = %s/\n\n"
+                "user = vmail\n\n[options]\ndelete = true\nreceived = false\ndelivered_to = false\nread_all = true\n"
+                % (server.pop3s_port, USER, PASSWORD, server.pki.ca, dest))
+    # getmail refuses to deliver as root; it switches to the destination's "user".
+    for root, dirs, files in os.walk(dest):
+        os.chown(root, server.vmail.pw_uid, server.vmail.pw_gid)
+    r = subprocess.run(["getmail", "--rcfile", rc, "--getmaildir", gdir], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = read_maildir(dest)
+    assert len(got) == 3
+    # getmail adds a Return-Path header line and stores LF line ends; the rest is the message, intact.
+    got = [g.split(b"\n", 1)[1] if g.startswith(b"Return-Path:") else g for g in got]
+    for orig in disk.values():
+        assert orig.replace(b"\r\n", b"\n") in got
+    assert server.messages(USER) == {}

@@ -247,6 +247,28 @@ static void test_value_errors(void **state)
     expect_error(text, "t.conf:33: bad listener name or too many listeners");
 }
 
+static void test_indentation(void **state)
+{
+    /* An indented line is a line of its own, never the continuation of the
+     * previous value (inih's multi-line values): otherwise user would be
+     * "auth_user = b" and auth_user the default. */
+    struct conf *c = conf_new();
+    struct error err = {{0}};
+    assert_int_equal(conf_parse_string("[server]\nuser = a\n  auth_user = b\n\timplementation = x ; c\n" CERT MAIL
+                                       LISTENER,
+                                       "t.conf", c, &err),
+                     0);
+    assert_string_equal(c->front_user, "a");
+    assert_string_equal(c->auth_user, "b");
+    assert_string_equal(c->implementation, "x");
+    free(c);
+    expect_error("[server]\nuser = a\n   bogus = 1\n", "t.conf:3: unknown key 'bogus' in [server]");
+    expect_error("[userdb]\npath = /a\n   /b\n", "t.conf:3: syntax error (expected [section] or key = value)");
+    /* indented headers are headers, duplicates included */
+    expect_error(CERT MAIL "[listener a]\naddress = x\n  [listener a]\naddress = y\n",
+                 "t.conf:9: duplicate section [listener a]");
+}
+
 static void test_first_error_wins(void **state)
 {
     /* a handler error after a syntax error: the syntax error, with its own message */
@@ -503,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_value_errors),
+        cmocka_unit_test(test_indentation),
         cmocka_unit_test(test_first_error_wins),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_whole_file_errors),
