@@ -14,8 +14,15 @@ done
 if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
+    # Packages such as dovecot-pop3d (a test peer) must not start system services.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
+    fi
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing
+    [ "$created_policy" = 1 ] && rm -f "$policy"
 fi
 # The unprivileged accounts the daemon's processes run as (see docs/ARCHITECTURE.md).
 for u in _popsd _popsd-auth vmail; do

@@ -31,13 +31,12 @@ struct audit_opts {
     uint64_t timeout_ms;
 };
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr,
-            "usage: popsctl audit HOST [--port N] [--starttls] [--sni NAME] [--ca FILE] [--json]\n"
-            "                      [--min-grade A+|A|A-|B|C|D|E|F] [--probe-auth USER] [--timeout SECS]\n"
-            "Checks the TLS and POP3 hardening of a POP3S server you are authorised to test.\n"
-            "Exit status: 0 grade >= --min-grade, 1 below it, 2 usage error, 3 unreachable.\n");
+    fprintf(f, "usage: popsctl audit HOST [--port N] [--starttls] [--sni NAME] [--ca FILE] [--json]\n"
+               "                      [--min-grade A+|A|A-|B|C|D|E|F] [--probe-auth USER] [--timeout SECS]\n"
+               "Checks the TLS and POP3 hardening of a POP3S server you are authorised to test.\n"
+               "Exit status: 0 grade >= --min-grade, 1 below it, 2 usage error, 3 unreachable.\n");
 }
 
 /* Printable ASCII without spaces: host names, addresses, user names. */
@@ -70,6 +69,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
     return argv[++*i];
 }
 
+/* 0 to run, 1 for --help, -1 on a usage error (already explained on stderr). */
 static int parse_args(int argc, char **argv, struct audit_opts *op)
 {
     memset(op, 0, sizeof(*op));
@@ -90,7 +90,7 @@ static int parse_args(int argc, char **argv, struct audit_opts *op)
         } else if (strcmp(a, "--json") == 0) {
             op->json = true;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            return -1;
+            return 1;
         } else if ((v = opt_value(argc, argv, &i, "--port", &missing)) != NULL) {
             if (strnum_u32_str(v, &op->port) < 0 || op->port == 0 || op->port > 65535)
                 return fprintf(stderr, "popsctl audit: bad --port \"%s\"\n", v), -1;
@@ -178,16 +178,17 @@ int ctl_audit_main(const struct ctl_opts *o, int argc, char **argv)
 {
     (void)o;
     struct audit_opts op;
-    if (parse_args(argc, argv, &op) < 0) {
-        usage();
-        return EXIT_USAGE;
+    int prc = parse_args(argc, argv, &op);
+    if (prc != 0) {
+        usage(prc > 0 ? stdout : stderr);
+        return prc > 0 ? 0 : EXIT_USAGE;
     }
     /* A server closing mid-write must not kill us; we report it. */
     signal(SIGPIPE, SIG_IGN);
 
     struct audit_ctx a = {.max_probes = AUDIT_MAX_PROBES};
     if (setup_target(&op, &a.t) < 0) {
-        usage();
+        usage(stderr);
         return EXIT_USAGE;
     }
     struct error err = {{0}};

@@ -433,7 +433,7 @@ static void cmd_dele(struct pop3_session *s, struct pop3_cmd *c)
 
 static void cmd_noop(struct pop3_session *s, struct pop3_cmd *c)
 {
-    reply_ok(s, "");
+    reply_line(s, "+OK");
 }
 
 static void cmd_rset(struct pop3_session *s, struct pop3_cmd *c)

@@ -43,7 +43,7 @@ class PKI:
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", self.ca_key, "-out", self.ca, "-days", "30", "-subj", "/CN=popsd test CA"])
 
-    def issue(self, name, sans, key="ec", days=30, start=None):
+    def issue(self, name, sans, key="ec", days=90, start=None):
         """Returns (cert_path, key_path); the cert file holds leaf + CA (full chain)."""
         k = os.path.join(self.dir, name + ".key")
         csr = os.path.join(self.dir, name + ".csr")

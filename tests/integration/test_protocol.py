@@ -209,7 +209,7 @@ def test_transaction_commands(server):
     assert r.multiline()[-1] == "..leading dot", "dot-stuffed on the wire"
     assert r.cmd("TOP 2 x").startswith("-ERR")
     assert r.cmd("USER x").startswith("-ERR"), "USER is not valid in TRANSACTION"
-    assert r.cmd("NOOP") == "+OK "
+    assert r.cmd("NOOP") == "+OK"
     assert r.cmd("QUIT").startswith("+OK")
 
 
