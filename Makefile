@@ -91,6 +91,14 @@ check:
 demo: all
 	sh scripts/demo.sh
 
+# Benchmark (never part of check): popsd against Dovecot on the same data; see bench/RESULTS.md.
+build/popsbench: bench/popsbench.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+bench: all build/popsbench
+	sh bench/run.sh
+
 clean:
 	rm -rf build build-san build-fuzz
 

@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 libargon2-dev libcrypt-dev
 libinih-dev libcmocka-dev libseccomp-dev
-python3 python3-pytest curl fetchmail mpop getmail6 procps
+python3 python3-pytest curl fetchmail mpop getmail6 fail2ban procps
 libjansson-dev nmap testssl.sh dovecot-pop3d"
 missing=""
 for p in $PKGS; do

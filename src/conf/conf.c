@@ -1,6 +1,7 @@
 #include "conf/conf.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdlib.h>
@@ -123,6 +124,20 @@ void conf_defaults(struct conf *c)
     c->auth_threads = 2;
     c->argon2_m_kib = 65536;
     c->argon2_t = 3;
+    c->delay_max_ms = 15000;
+    c->window_ms = 3600000;
+    c->ban_failures = 10;
+    c->ban_prefix_failures = 50;
+    c->ban_time_ms = 900000;
+    c->ban_time_max_ms = 86400000;
+    c->ban_memory_ms = 7ull * 86400000;
+    c->spray_accounts = 5;
+    c->spray_password_accounts = 10;
+    c->account_lock_failures = 20;
+    c->account_lock_time_ms = 900000;
+    c->known_source_time_ms = 60ull * 86400000;
+    c->table_size = 65536;
+    strcpy(c->control_socket, "/run/popsd/control.sock");
     strcpy(c->mail_location, "/var/vmail/%d/%n/Maildir");
     strcpy(c->mail_root, "/var/vmail");
 }
@@ -305,6 +320,81 @@ static int mail_key(struct parse_ctx *p, const char *k, const char *v)
     return 0;
 }
 
+/* "ADDR/BITS" with a numeric address; the defence engine re-parses it. */
+static bool cidr_ok(const char *v)
+{
+    char buf[64];
+    const char *slash = strchr(v, '/');
+    uint32_t bits;
+    unsigned char a[16];
+    if (slash == NULL || (size_t)(slash - v) >= sizeof(buf) || strnum_u32_str(slash + 1, &bits) < 0)
+        return false;
+    memcpy(buf, v, (size_t)(slash - v));
+    buf[slash - v] = '\0';
+    if (inet_pton(AF_INET, buf, a) == 1)
+        return bits <= 32;
+    return inet_pton(AF_INET6, buf, a) == 1 && bits <= 128;
+}
+
+static int defence_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "delay_max") == 0)
+        return set_ms(p, &c->delay_max_ms, v, 0);
+    if (strcmp(k, "window") == 0)
+        return set_ms(p, &c->window_ms, v, 1000);
+    if (strcmp(k, "ban_failures") == 0)
+        return set_u32(p, &c->ban_failures, v, 1, 1000000);
+    if (strcmp(k, "ban_prefix_failures") == 0)
+        return set_u32(p, &c->ban_prefix_failures, v, 1, 1000000);
+    if (strcmp(k, "ban_time") == 0)
+        return set_ms(p, &c->ban_time_ms, v, 1000);
+    if (strcmp(k, "ban_time_max") == 0)
+        return set_ms(p, &c->ban_time_max_ms, v, 1000);
+    if (strcmp(k, "ban_memory") == 0)
+        return set_ms(p, &c->ban_memory_ms, v, 1000);
+    if (strcmp(k, "spray_accounts") == 0)
+        return set_u32(p, &c->spray_accounts, v, 2, 1000000);
+    if (strcmp(k, "spray_password_accounts") == 0)
+        return set_u32(p, &c->spray_password_accounts, v, 2, 1000000);
+    if (strcmp(k, "account_lock_failures") == 0)
+        return set_u32(p, &c->account_lock_failures, v, 1, 1000000);
+    if (strcmp(k, "account_lock_time") == 0)
+        return set_ms(p, &c->account_lock_time_ms, v, 1000);
+    if (strcmp(k, "known_source_time") == 0)
+        return set_ms(p, &c->known_source_time_ms, v, 1000);
+    if (strcmp(k, "table_size") == 0)
+        return set_u32(p, &c->table_size, v, 16, 16777216);
+    if (strcmp(k, "state_file") == 0)
+        return set_path(p, c->state_file, v);
+    if (strcmp(k, "control_socket") == 0) {
+        if (strcmp(v, "none") == 0) {
+            c->control_socket[0] = '\0';
+            return 1;
+        }
+        return set_path(p, c->control_socket, v);
+    }
+    if (strcmp(k, "trusted_networks") == 0) {
+        char buf[CONF_PATH_MAX];
+        snprintf(buf, sizeof(buf), "%s", v);
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+            if (!cidr_ok(tok) || strlen(tok) >= sizeof(c->trusted[0])) {
+                snprintf(p->msg, sizeof(p->msg), "'%.64s' is not a network such as 10.0.0.0/8 or 2001:db8::/32", tok);
+                return 0;
+            }
+            if (c->n_trusted >= CONF_MAX_TRUSTED) {
+                snprintf(p->msg, sizeof(p->msg), "too many trusted networks (max %d)", CONF_MAX_TRUSTED);
+                return 0;
+            }
+            snprintf(c->trusted[c->n_trusted++], sizeof(c->trusted[0]), "%s", tok);
+        }
+        return 1;
+    }
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [defence]", k);
+    return 0;
+}
+
 static int listener_key(struct parse_ctx *p, const char *k, const char *v)
 {
     struct conf_listener *l = p->cur_listener;
@@ -378,7 +468,7 @@ static int enter_section(struct parse_ctx *p, const char *section)
         p->cur_cert = &c->certs[c->n_certs++];
         snprintf(p->cur_cert->name, CONF_NAME_MAX, "%s", section + 12);
     } else if (strcmp(section, "server") && strcmp(section, "tls") && strcmp(section, "userdb") &&
-               strcmp(section, "mail")) {
+               strcmp(section, "mail") && strcmp(section, "defence")) {
         snprintf(p->msg, sizeof(p->msg), "unknown section [%s]", section);
         return 0;
     }
@@ -407,6 +497,8 @@ static int handle_key(struct parse_ctx *p, const char *section, const char *name
         return userdb_key(p, name, value);
     if (strcmp(section, "mail") == 0)
         return mail_key(p, name, value);
+    if (strcmp(section, "defence") == 0)
+        return defence_key(p, name, value);
     if (p->cur_listener != NULL)
         return listener_key(p, name, value);
     return cert_key(p, name, value);
@@ -565,6 +657,21 @@ void conf_print(const struct conf *c, FILE *out)
             c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t);
     fprintf(out, "\n[mail]\nlocation = %s\nroot = %s\ncreate = %s\n", c->mail_location, c->mail_root,
             c->mail_create ? "yes" : "no");
+    char d[9][32];
+    fprintf(out,
+            "\n[defence]\ndelay_max = %s\nwindow = %s\nban_failures = %u\nban_prefix_failures = %u\n"
+            "ban_time = %s\nban_time_max = %s\nban_memory = %s\nspray_accounts = %u\n"
+            "spray_password_accounts = %u\naccount_lock_failures = %u\naccount_lock_time = %s\n"
+            "known_source_time = %s\ntable_size = %u\n",
+            ms_str(c->delay_max_ms, d[0], 32), ms_str(c->window_ms, d[1], 32), c->ban_failures,
+            c->ban_prefix_failures, ms_str(c->ban_time_ms, d[2], 32), ms_str(c->ban_time_max_ms, d[3], 32),
+            ms_str(c->ban_memory_ms, d[4], 32), c->spray_accounts, c->spray_password_accounts,
+            c->account_lock_failures, ms_str(c->account_lock_time_ms, d[5], 32),
+            ms_str(c->known_source_time_ms, d[6], 32), c->table_size);
+    for (unsigned i = 0; i < c->n_trusted; i++)
+        fprintf(out, "trusted_networks = %s\n", c->trusted[i]);
+    fprintf(out, "%sstate_file = %s\ncontrol_socket = %s\n", c->state_file[0] ? "" : "# ",
+            c->state_file[0] ? c->state_file : "(not kept)", c->control_socket[0] ? c->control_socket : "none");
     for (unsigned i = 0; i < c->n_listeners; i++) {
         const struct conf_listener *l = &c->listeners[i];
         fprintf(out, "\n[listener %s]\ntls = %s\n", l->name, l->tls == CONF_TLS_IMPLICIT ? "implicit" : "starttls");

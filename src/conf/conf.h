@@ -18,6 +18,7 @@
 #define CONF_MAX_LISTENERS 16
 #define CONF_MAX_ADDRS 16 /* per listener */
 #define CONF_MAX_CERTS 16
+#define CONF_MAX_TRUSTED 32
 
 enum conf_tls_mode { CONF_TLS_IMPLICIT, CONF_TLS_STARTTLS };
 enum conf_userdb_driver { CONF_USERDB_SQLITE, CONF_USERDB_PASSWD_FILE };
@@ -72,6 +73,20 @@ struct conf {
     char mail_location[CONF_PATH_MAX]; /* template with %u %n %d, under mail_root */
     char mail_root[CONF_PATH_MAX];     /* the front's chroot: every mailbox is beneath it */
     bool mail_create;                  /* create a missing Maildir at first login */
+
+    /* [defence] (see src/auth/guard.h) */
+    uint64_t delay_max_ms;
+    uint64_t window_ms;
+    uint32_t ban_failures, ban_prefix_failures;
+    uint64_t ban_time_ms, ban_time_max_ms, ban_memory_ms;
+    uint32_t spray_accounts, spray_password_accounts;
+    uint32_t account_lock_failures;
+    uint64_t account_lock_time_ms, known_source_time_ms;
+    uint32_t table_size;
+    char trusted[CONF_MAX_TRUSTED][64]; /* "10.0.0.0/8" */
+    unsigned n_trusted;
+    char state_file[CONF_PATH_MAX];     /* "" = defence state is not kept across restarts */
+    char control_socket[CONF_PATH_MAX]; /* for popsctl ban/unlock/events; "" = none */
 
     struct conf_listener listeners[CONF_MAX_LISTENERS];
     unsigned n_listeners;

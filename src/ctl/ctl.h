@@ -11,5 +11,7 @@ struct ctl_opts {
 
 int ctl_user_main(const struct ctl_opts *o, int argc, char **argv);
 int ctl_audit_main(const struct ctl_opts *o, int argc, char **argv);
+/* bans, unban, locks, unlock, events, guard-stats: through authd's control socket. */
+int ctl_defence_main(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

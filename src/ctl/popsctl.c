@@ -1,4 +1,5 @@
 /* popsctl: popsd's admin and audit tool. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@ static void usage(FILE *out)
                  "  user passwd NAME [--generate]              set a user's password\n"
                  "  user del NAME                              delete a user\n"
                  "  user list [--json]                         list users\n"
+                 "  bans | unban ADDRESS/BITS                  list or lift the defence engine's bans\n"
+                 "  locks | unlock USER                        accounts locked for unknown sources\n"
+                 "  events USER                                recent authentication events of a user\n"
+                 "  guard-stats                                sizes of the defence tables\n"
                  "  audit HOST [--port N] [--starttls] ...     check a POP3S server's hardening (audit --help)\n"
                  "The user database is the config's [userdb] path (default " CONF_PATH_DEFAULT "), or --db FILE.\n");
 }
@@ -46,9 +51,13 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "audit") == 0)
         return ctl_audit_main(&o, argc - i, argv + i);
+    if (strcmp(cmd, "bans") == 0 || strcmp(cmd, "unban") == 0 || strcmp(cmd, "locks") == 0 ||
+        strcmp(cmd, "unlock") == 0 || strcmp(cmd, "events") == 0 || strcmp(cmd, "guard-stats") == 0)
+        return ctl_defence_main(&o, argc - i, argv + i);
     if (strcmp(cmd, "user") == 0) {
         static struct conf c;
-        if (o.db_path == NULL) {
+        bool wants_help = argc - i >= 2 && (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0);
+        if (o.db_path == NULL && !wants_help) {
             struct error err = {{0}};
             const char *path = o.config_path ? o.config_path : CONF_PATH_DEFAULT;
             if (conf_load(path, &c, &err) < 0) {

@@ -24,6 +24,7 @@
 #include "conf/conf.h"
 #include "ipc/auth_msg.h"
 #include "pop3/session.h"
+#include "roles/authd_defence.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
 
@@ -35,8 +36,11 @@
 struct job {
     struct job *next;
     int front;
+    bool refused; /* turned away by the defence engine without verifying */
     struct ipc_auth_req req;
     struct ipc_auth_res res;
+    struct guard_source src;
+    struct guard_fp fp; /* keyed fingerprints of the tried password, made on the worker */
 };
 
 struct jobq {
@@ -58,6 +62,7 @@ static struct {
     struct jobq todo, done;
     int done_pipe[2];
     uint64_t login_delay_key;
+    struct guard *guard;
     struct {
         uint64_t h;
         time_t at;
@@ -87,13 +92,17 @@ static struct job *q_pop(struct jobq *q)
     return j;
 }
 
-static uint32_t fail_delay(void)
+/* +-25% jitter so the delay itself reveals nothing about the path an answer took. */
+static uint32_t jitter(uint64_t base)
 {
-    /* +-25% jitter so the delay itself reveals nothing about the outcome path. */
-    uint64_t base = A.conf.auth_fail_delay_ms;
     uint32_t r = 0;
     secret_random(&r, sizeof(r));
     return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
+}
+
+static uint32_t fail_delay(void)
+{
+    return jitter(A.conf.auth_fail_delay_ms);
 }
 
 static bool beneath_root(const char *path)
@@ -160,6 +169,7 @@ static void *worker_main(void *arg)
         while ((j = q_pop(&A.todo)) == NULL)
             pthread_cond_wait(&A.cv, &A.mu);
         pthread_mutex_unlock(&A.mu);
+        guard_fingerprint(A.guard, j->req.authcid, j->req.secret, j->req.secret_len, &j->fp);
         verify(db, j);
         secret_wipe(j->req.secret, sizeof(j->req.secret));
         pthread_mutex_lock(&A.mu);
@@ -191,8 +201,33 @@ static bool login_too_soon(const char *user)
     return false;
 }
 
+/* Feeds the outcome to the defence engine, which may lengthen the delay. */
+static void defend(struct job *j)
+{
+    int64_t now = authd_now();
+    const char *user = j->req.authcid;
+    switch (j->res.status) {
+    case POP3_AUTH_FAIL:
+        j->res.delay_ms = jitter(guard_failure(A.guard, now, &j->src, user, &j->fp));
+        authd_defence_record(user, j->src.text, j->req.mech, "failure");
+        break;
+    case POP3_AUTH_OK:
+        guard_success(A.guard, now, &j->src, j->res.user);
+        authd_defence_record(user, j->src.text, j->req.mech, "success");
+        break;
+    case POP3_AUTH_DISABLED:
+        authd_defence_record(user, j->src.text, j->req.mech, "pop3_disabled");
+        break;
+    default:
+        authd_defence_record(user, j->src.text, j->req.mech, "tempfail");
+        break;
+    }
+}
+
 static void send_result(struct job *j)
 {
+    if (!j->refused)
+        defend(j);
     if (j->res.status == POP3_AUTH_OK && login_too_soon(j->res.user)) {
         j->res.status = POP3_AUTH_LOGIN_DELAY;
         j->res.user[0] = j->res.mail[0] = '\0';
@@ -231,6 +266,7 @@ static void front_closed(int i)
     A.front_fd[i] = -1;
     if (--A.n_open == 0) {
         log_event(LOG_LVL_INFO, "exiting", "reason=all_fronts_gone");
+        authd_defence_flush();
         event_base_loopexit(A.base, NULL);
     }
 }
@@ -264,6 +300,30 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
             front_closed(i);
             return;
         }
+        if (guard_source_parse(j->req.remote, &j->src) < 0) {
+            log_event(LOG_LVL_ERR, "front_protocol_error", "front=%d detail=bad_remote_address", i);
+            secret_wipe(j, sizeof(*j));
+            free(j);
+            front_closed(i);
+            return;
+        }
+        uint32_t delay;
+        enum guard_decision d = guard_check(A.guard, authd_now(), &j->src, j->req.authcid, &delay);
+        if (d != GUARD_PROCEED) {
+            /* Answered like any failure, after the longest delay, without spending a hash on it. */
+            char q[300];
+            const char *why = d == GUARD_REFUSE_BANNED ? "banned" : "account_locked";
+            log_event(LOG_LVL_NOTICE, "auth_refused", "sid=%s user=%s remote=%s reason=%s", j->req.sid,
+                      log_quote(q, sizeof(q), j->req.authcid, strlen(j->req.authcid)), j->src.text, why);
+            authd_defence_record(j->req.authcid, j->src.text, j->req.mech, why);
+            j->refused = true;
+            j->res.id = j->req.id;
+            j->res.status = POP3_AUTH_FAIL;
+            j->res.delay_ms = jitter(delay);
+            secret_wipe(j->req.secret, sizeof(j->req.secret));
+            send_result(j);
+            continue;
+        }
         pthread_mutex_lock(&A.mu);
         bool full = A.todo.len >= AUTHD_MAX_QUEUE;
         if (!full) {
@@ -282,17 +342,27 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
 {
+    authd_defence_flush();
     exit(0);
+}
+
+static void drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+    /* A newer authd serves popsctl now; this one only finishes its fronts' logins. */
+    authd_defence_control_stop();
 }
 
 int authd_main(int argc, char **argv)
 {
     const char *conf_path = CONF_PATH_DEFAULT;
     uint32_t nfronts = 0;
+    bool control = false;
     int opt;
     optind = 1;
-    while ((opt = getopt(argc, argv, "x:c:n:")) != -1) {
-        if (opt == 'c')
+    while ((opt = getopt(argc, argv, "x:c:n:k")) != -1) {
+        if (opt == 'k')
+            control = true;
+        else if (opt == 'c')
             conf_path = optarg;
         else if (opt == 'n' && (strnum_u32_str(optarg, &nfronts) < 0 || nfronts == 0 || nfronts > AUTHD_MAX_FRONTS))
             log_fatal("bad -n");
@@ -330,6 +400,9 @@ int authd_main(int argc, char **argv)
     struct event *ev_done = event_new(A.base, A.done_pipe[0], EV_READ | EV_PERSIST, done_cb, NULL);
     if (ev_done == NULL || event_add(ev_done, NULL) < 0)
         log_fatal("event_new failed");
+    A.guard = authd_defence_init(&A.conf, A.base);
+    if (control)
+        authd_defence_control(3 + (int)nfronts);
     A.n_fronts = A.n_open = nfronts;
     for (unsigned i = 0; i < nfronts; i++) {
         A.front_fd[i] = 3 + (int)i;
@@ -344,11 +417,11 @@ int authd_main(int argc, char **argv)
         pthread_detach(th);
     }
     struct event *ev_term = evsignal_new(A.base, SIGTERM, stop_cb, NULL);
-    if (ev_term == NULL || evsignal_add(ev_term, NULL) < 0)
+    struct event *ev_drain = evsignal_new(A.base, SIGUSR2, drain_cb, NULL);
+    if (ev_term == NULL || evsignal_add(ev_term, NULL) < 0 || ev_drain == NULL || evsignal_add(ev_drain, NULL) < 0)
         log_fatal("signal set-up failed");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* the parent decides when we stop */
-    signal(SIGUSR2, SIG_IGN);
     log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s", nfronts, nthreads, A.conf.auth_user);
     event_base_dispatch(A.base);
     return 0;

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,8 @@ static struct {
     int lfd[MAX_FDS];
     char lmode[MAX_FDS + 1];
     unsigned n_lfd;
+    int ctl_fd; /* popsctl's unix socket, served by the current authd; -1 = none */
+    char ctl_path[CONF_PATH_MAX];
     struct event_base *base;
     struct generation *gens;
     unsigned next_gen;
@@ -105,6 +109,35 @@ static int bind_all(const struct conf *c, int *fds, char *modes, unsigned *n, st
     return 0;
 }
 
+/* The control socket is root's only (mode 600 in a 700 directory): popsctl runs as root. */
+static int bind_control(const char *path, struct error *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return error_set(err, "control socket path too long: %s", path);
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    char dir[CONF_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return error_set_errno(err, errno, "mkdir %s", dir);
+    }
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(077);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc < 0 || listen(fd, 16) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return error_set_errno(err, e, "control socket %s", path);
+    }
+    return fd;
+}
+
 static unsigned worker_count(void)
 {
     if (P.conf.workers != 0)
@@ -139,11 +172,14 @@ static int start_generation(void)
     clock_gettime(CLOCK_MONOTONIC, &g->started);
     char nbuf[16], wbuf[16];
     snprintf(nbuf, sizeof(nbuf), "%u", nw);
-    int afds[MAX_WORKERS];
+    int afds[MAX_WORKERS + 1];
     for (unsigned i = 0; i < nw; i++)
         afds[i] = sp[i][0];
-    char *aargv[] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf, NULL};
-    g->authd = ipc_spawn(P.exe, aargv, afds, (int)nw, &err);
+    int nafds = (int)nw;
+    if (P.ctl_fd >= 0)
+        afds[nafds++] = P.ctl_fd;
+    char *aargv[] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf, P.ctl_fd >= 0 ? "-k" : NULL, NULL};
+    g->authd = ipc_spawn(P.exe, aargv, afds, nafds, &err);
     for (unsigned i = 0; i < nw; i++) {
         int ffds[1 + MAX_FDS];
         ffds[0] = sp[i][1];
@@ -170,10 +206,13 @@ static int start_generation(void)
 static void drain_old(void)
 {
     for (struct generation *g = P.gens; g != NULL; g = g->next)
-        if (!g->current)
+        if (!g->current) {
+            if (g->authd > 0)
+                kill(g->authd, SIGUSR2); /* hands popsctl over to the new authd */
             for (unsigned i = 0; i < g->n_fronts; i++)
                 if (g->fronts[i] > 0)
                     kill(g->fronts[i], SIGUSR2);
+        }
 }
 
 static bool gen_alive(const struct generation *g)
@@ -288,6 +327,14 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
         memcpy(P.lmode, modes, sizeof(modes));
         P.n_lfd = n;
     }
+    if (strcmp(nc.control_socket, P.ctl_path) != 0) {
+        if (P.ctl_fd >= 0)
+            close(P.ctl_fd);
+        P.ctl_fd = -1;
+        snprintf(P.ctl_path, sizeof(P.ctl_path), "%s", nc.control_socket);
+        if (P.ctl_path[0] != '\0' && (P.ctl_fd = bind_control(P.ctl_path, &err)) < 0)
+            log_event(LOG_LVL_ERR, "control_socket_failed", "detail=\"%s\"", err.msg);
+    }
     P.conf = nc;
     log_init("parent", P.conf.log_syslog, P.conf.log_level);
     log_event(LOG_LVL_INFO, "reloading", "config=%s", P.conf_path);
@@ -339,6 +386,10 @@ int parent_main(const char *conf_path, const char *exe)
         log_event(LOG_LVL_WARN, "not_root", "detail=\"running unprivileged: no chroot and no privilege separation by "
                                             "user; for development only\"");
     if (bind_all(&P.conf, P.lfd, P.lmode, &P.n_lfd, &err) < 0)
+        log_fatal("%s", err.msg);
+    P.ctl_fd = -1;
+    snprintf(P.ctl_path, sizeof(P.ctl_path), "%s", P.conf.control_socket);
+    if (P.ctl_path[0] != '\0' && (P.ctl_fd = bind_control(P.ctl_path, &err)) < 0)
         log_fatal("%s", err.msg);
     P.base = event_base_new();
     if (P.base == NULL)

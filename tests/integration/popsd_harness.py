@@ -63,7 +63,8 @@ class PKI:
 
 
 class Server:
-    def __init__(self, pki, base, userdb="sqlite", extra_server="", extra_conf="", certs=None, workers=1):
+    def __init__(self, pki, base, userdb="sqlite", extra_server="", extra_conf="", certs=None, workers=1,
+                 extra_defence=""):
         self.pki = pki
         self.base = base
         os.makedirs(base, exist_ok=True)
@@ -86,6 +87,8 @@ class Server:
         self.certs = certs
         self.extra_server = extra_server
         self.extra_conf = extra_conf
+        self.extra_defence = extra_defence
+        self.control = os.path.join(base, "control.sock")
         self.workers = workers
         self.write_conf()
 
@@ -103,6 +106,10 @@ timeout_login = 30s
 driver = {"sqlite" if self.userdb == "sqlite" else "passwd-file"}
 path = {self.db if self.userdb == "sqlite" else self.passwd}
 argon2_memory_kib = {TEST_ARGON2_KIB}
+
+[defence]
+control_socket = {self.control}
+{self.extra_defence}
 
 [mail]
 root = {self.mail_root}
@@ -127,6 +134,11 @@ tls = starttls
         env = dict(os.environ, POPSD_ARGON2_M_KIB=str(TEST_ARGON2_KIB), POPSD_ARGON2_T="1")
         return subprocess.run([POPSCTL, "--db", self.db, *args], input=input, capture_output=True, env=env,
                               check=check, timeout=60)
+
+    def ctl(self, *args, check=True):
+        """popsctl against the running daemon (through its control socket)."""
+        return subprocess.run([POPSCTL, "-c", self.conf_path, *args], capture_output=True, text=True,
+                              check=check, timeout=30)
 
     def add_user(self, name, password):
         self.popsctl("user", "add", name, input=(password + "\n").encode())
@@ -255,14 +267,15 @@ tls = starttls
         import poplib
         return poplib.POP3("127.0.0.1", self.pop3_port, timeout=timeout)
 
-    def raw(self, tls=True, timeout=10):
-        """A line-level client for exact protocol checks."""
-        return RawClient(self, tls, timeout)
+    def raw(self, tls=True, timeout=10, source=None):
+        """A line-level client for exact protocol checks; source picks a loopback address (127.0.0.2, ...)."""
+        return RawClient(self, tls, timeout, source)
 
 
 class RawClient:
-    def __init__(self, server, tls, timeout):
-        s = socket.create_connection(("127.0.0.1", server.pop3s_port if tls else server.pop3_port), timeout=timeout)
+    def __init__(self, server, tls, timeout, source=None):
+        s = socket.create_connection(("127.0.0.1", server.pop3s_port if tls else server.pop3_port), timeout=timeout,
+                                     source_address=(source, 0) if source else None)
         if tls:
             s = server.ctx().wrap_socket(s, server_hostname="localhost")
         self.sock = s
