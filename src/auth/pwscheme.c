@@ -2,6 +2,7 @@
 #include "auth/pwscheme.h"
 
 #include <crypt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -253,4 +254,34 @@ bool pwscheme_needs_upgrade(const char *stored)
     if (pwscheme_argon2_parse(enc, true, &p) < 0)
         return true;
     return p.m_cost_kib < pwscheme_argon2_default.m_cost_kib || p.t_cost < pwscheme_argon2_default.t_cost;
+}
+
+int pwscheme_dummy_like(const char *sample, char *out, size_t outsz)
+{
+    enum method m;
+    bool weak;
+    const char *body;
+    char sname[SCHEME_NAME_MAX + 1];
+    unsigned char rnd[18];
+    char pw[40];
+    if (parse_stored(sample, &m, &weak, &body, sname, NULL) < 0 || weak || secret_random(rnd, sizeof(rnd)) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+    int r = -1;
+    if (m == M_ARGON2ID || m == M_ARGON2I) {
+        struct pwscheme_argon2_params p;
+        if (pwscheme_argon2_parse(body, m == M_ARGON2ID, &p) == 0)
+            r = pwscheme_hash(pw, strlen(pw), &p, out, outsz, NULL);
+    } else if (m == M_CRYPT || m == M_BLF_CRYPT || m == M_SHA512_CRYPT || m == M_SHA256_CRYPT) {
+        struct crypt_data *cd = calloc(1, sizeof(*cd));
+        const char *res = cd ? crypt_rn(pw, body, cd, (int)sizeof(*cd)) : NULL;
+        if (res != NULL && res[0] != '*' && (size_t)snprintf(out, outsz, "{%s}%s", sname, res) < outsz)
+            r = 0;
+        if (cd != NULL)
+            secret_wipe(cd, sizeof(*cd));
+        free(cd);
+    }
+    secret_wipe(pw, sizeof(pw));
+    return r;
 }

@@ -37,6 +37,12 @@ int pwscheme_hash(const char *password, size_t pwlen, const struct pwscheme_argo
  * verifying against it costs an unknown user the same time as a known one. */
 const char *pwscheme_dummy_hash(const struct pwscheme_argon2_params *p);
 
+/* A hash of a random password with the same scheme and cost as sample (its
+ * salt/cost setting for crypt schemes, its parameters for Argon2), so unknown
+ * users cost what the installation's real users cost. Returns 0, or -1 when
+ * sample is unusable (weak or malformed): then use pwscheme_dummy_hash(). */
+int pwscheme_dummy_like(const char *sample, char *out, size_t outsz);
+
 /* True if stored uses a scheme weaker than the current default (for rehash-on-login later). */
 bool pwscheme_needs_upgrade(const char *stored);
 

@@ -33,6 +33,11 @@ int userdb_open(enum userdb_driver driver, const char *path, struct userdb **db_
  * answers [SYS/TEMP]). */
 int userdb_lookup(struct userdb *db, const char *name, struct userdb_entry *e, struct error *err);
 
+/* Copies one stored password hash (the oldest user's) into out, so that the
+ * dummy hash for unknown users can cost what a real user's does. Returns 1, 0
+ * for an empty database, or -1. */
+int userdb_sample_hash(struct userdb *db, char *out, size_t outsz, struct error *err);
+
 void userdb_entry_wipe(struct userdb_entry *e);
 void userdb_close(struct userdb **db);
 

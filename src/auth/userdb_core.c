@@ -73,6 +73,15 @@ int userdb_lookup(struct userdb *db, const char *name, struct userdb_entry *e, s
     return error_set(err, "unknown user database driver");
 }
 
+int userdb_sample_hash(struct userdb *db, char *out, size_t outsz, struct error *err)
+{
+    switch (db->driver) {
+    case USERDB_SQLITE: return userdb_sqlite_sample(db->u.sqlite, out, outsz, err);
+    case USERDB_PASSWD_FILE: return userdb_passwd_sample(db->u.passwd, out, outsz);
+    }
+    return error_set(err, "unknown user database driver");
+}
+
 void userdb_entry_wipe(struct userdb_entry *e)
 {
     if (e != NULL)

@@ -29,11 +29,13 @@ struct userdb_sqlite;
 int userdb_sqlite_open(const char *path, struct userdb_sqlite **db_r, struct error *err);
 int userdb_sqlite_lookup(struct userdb_sqlite *db, const char *name, struct userdb_entry *e,
                          struct error *err);
+int userdb_sqlite_sample(struct userdb_sqlite *db, char *out, size_t outsz, struct error *err);
 void userdb_sqlite_close(struct userdb_sqlite **db);
 
 struct userdb_passwd;
 int userdb_passwd_open(const char *path, struct userdb_passwd **db_r, struct error *err);
 int userdb_passwd_lookup(struct userdb_passwd *db, const char *name, struct userdb_entry *e);
+int userdb_passwd_sample(struct userdb_passwd *db, char *out, size_t outsz);
 void userdb_passwd_close(struct userdb_passwd **db);
 
 #endif

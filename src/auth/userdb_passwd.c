@@ -330,6 +330,18 @@ int userdb_passwd_lookup(struct userdb_passwd *u, const char *name, struct userd
     return 1;
 }
 
+int userdb_passwd_sample(struct userdb_passwd *u, char *out, size_t outsz)
+{
+    /* The records are sorted by name: take the first line of the file instead. */
+    const struct pw_rec *first = NULL;
+    for (size_t i = 0; i < u->n; i++)
+        if (first == NULL || u->recs[i].line < first->line)
+            first = &u->recs[i];
+    if (first == NULL)
+        return 0;
+    return userdb_copy(out, outsz, first->pwhash, strlen(first->pwhash)) < 0 ? -1 : 1;
+}
+
 void userdb_passwd_close(struct userdb_passwd **u)
 {
     if (u == NULL || *u == NULL)

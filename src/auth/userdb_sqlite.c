@@ -81,6 +81,23 @@ static int column_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
     return userdb_copy(dst, dstsz, (const char *)t, (size_t)n);
 }
 
+int userdb_sqlite_sample(struct userdb_sqlite *u, char *out, size_t outsz, struct error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+    if (sqlite3_prepare_v2(u->db, "SELECT password FROM users ORDER BY rowid LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return error_set(err, "userdb sample: %s", sqlite3_errmsg(u->db));
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = 0;
+    else if (rc != SQLITE_ROW || column_copy(st, 0, out, outsz) < 0)
+        r = error_set(err, "userdb sample: %s", sqlite3_errmsg(u->db));
+    else
+        r = 1;
+    sqlite3_finalize(st);
+    return r;
+}
+
 int userdb_sqlite_lookup(struct userdb_sqlite *u, const char *name, struct userdb_entry *e, struct error *err)
 {
     sqlite3_stmt *st = u->lookup;

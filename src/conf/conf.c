@@ -140,6 +140,14 @@ void conf_defaults(struct conf *c)
     strcpy(c->control_socket, "/run/popsd/control.sock");
     strcpy(c->mail_location, "/var/vmail/%d/%n/Maildir");
     strcpy(c->mail_root, "/var/vmail");
+    c->alert_webhook_timeout_ms = 5000;
+    c->alert_webhook_retries = 3;
+    c->alert_webhook_retry_delay_ms = 1000;
+    c->alert_queue_size = 1000;
+    c->alert_exec_timeout_ms = 10000;
+    c->alert_exec_max_running = 4;
+    c->alert_events = CONF_ALERT_ALL;
+    strcpy(c->metrics_chroot, "/var/empty");
 }
 
 static int set_str(struct parse_ctx *p, char *dst, size_t dstsz, const char *value)
@@ -395,6 +403,107 @@ static int defence_key(struct parse_ctx *p, const char *k, const char *v)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    uint32_t bit;
+} alert_event_names[] = {
+    {"ban", CONF_ALERT_BAN},
+    {"account_locked", CONF_ALERT_ACCOUNT_LOCKED},
+    {"spraying", CONF_ALERT_SPRAYING},
+    {"distributed_spraying", CONF_ALERT_DISTRIBUTED_SPRAYING},
+    {"new_source", CONF_ALERT_NEW_SOURCE},
+};
+
+static int alert_events(struct parse_ctx *p, uint32_t *dst, const char *v)
+{
+    char buf[CONF_PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", v);
+    uint32_t bits = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+        size_t i = 0, n = sizeof(alert_event_names) / sizeof(alert_event_names[0]);
+        while (i < n && strcmp(tok, alert_event_names[i].name) != 0)
+            i++;
+        if (i == n) {
+            snprintf(p->msg, sizeof(p->msg),
+                     "'%.40s' is not an event (ban, account_locked, spraying, distributed_spraying, new_source)", tok);
+            return 0;
+        }
+        bits |= alert_event_names[i].bit;
+    }
+    if (bits == 0) {
+        snprintf(p->msg, sizeof(p->msg), "expected at least one event");
+        return 0;
+    }
+    *dst = bits;
+    return 1;
+}
+
+static int alerts_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "webhook_url") == 0) {
+        /* No spaces or control bytes: the URL goes to libcurl as it is. */
+        for (const char *q = v; *q; q++)
+            if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
+                snprintf(p->msg, sizeof(p->msg), "the URL must be printable ASCII without spaces");
+                return 0;
+            }
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+            snprintf(p->msg, sizeof(p->msg), "expected an http:// or https:// URL");
+            return 0;
+        }
+        return set_str(p, c->alert_webhook_url, sizeof(c->alert_webhook_url), v);
+    }
+    if (strcmp(k, "webhook_ca") == 0)
+        return set_path(p, c->alert_webhook_ca, v);
+    if (strcmp(k, "webhook_timeout") == 0)
+        return set_ms(p, &c->alert_webhook_timeout_ms, v, 100);
+    if (strcmp(k, "webhook_retries") == 0)
+        return set_u32(p, &c->alert_webhook_retries, v, 0, 20);
+    if (strcmp(k, "webhook_retry_delay") == 0)
+        return set_ms(p, &c->alert_webhook_retry_delay_ms, v, 100);
+    if (strcmp(k, "queue_size") == 0)
+        return set_u32(p, &c->alert_queue_size, v, 1, 100000);
+    if (strcmp(k, "exec") == 0)
+        return set_path(p, c->alert_exec, v);
+    if (strcmp(k, "exec_timeout") == 0)
+        return set_ms(p, &c->alert_exec_timeout_ms, v, 100);
+    if (strcmp(k, "exec_max_running") == 0)
+        return set_u32(p, &c->alert_exec_max_running, v, 1, 64);
+    if (strcmp(k, "events") == 0)
+        return alert_events(p, &c->alert_events, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [alerts]", k);
+    return 0;
+}
+
+static int metrics_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "address") == 0) {
+        /* A bare port is on loopback: the counters are for the local collector. */
+        uint32_t port;
+        if (strnum_u32_str(v, &port) == 0) {
+            if (port == 0 || port > 65535) {
+                snprintf(p->msg, sizeof(p->msg), "expected a port 1..65535 or HOST:PORT");
+                return 0;
+            }
+            snprintf(c->metrics_address, sizeof(c->metrics_address), "127.0.0.1:%u", port);
+            return 1;
+        }
+        const char *colon = strrchr(v, ':');
+        if (colon == NULL || colon == v || strnum_u32_str(colon + 1, &port) < 0 || port == 0 || port > 65535) {
+            snprintf(p->msg, sizeof(p->msg), "expected a port 1..65535 or HOST:PORT");
+            return 0;
+        }
+        return set_str(p, c->metrics_address, sizeof(c->metrics_address), v);
+    }
+    if (strcmp(k, "chroot") == 0)
+        return set_path(p, c->metrics_chroot, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [metrics]", k);
+    return 0;
+}
+
 static int listener_key(struct parse_ctx *p, const char *k, const char *v)
 {
     struct conf_listener *l = p->cur_listener;
@@ -468,7 +577,8 @@ static int enter_section(struct parse_ctx *p, const char *section)
         p->cur_cert = &c->certs[c->n_certs++];
         snprintf(p->cur_cert->name, CONF_NAME_MAX, "%s", section + 12);
     } else if (strcmp(section, "server") && strcmp(section, "tls") && strcmp(section, "userdb") &&
-               strcmp(section, "mail") && strcmp(section, "defence")) {
+               strcmp(section, "mail") && strcmp(section, "defence") && strcmp(section, "alerts") &&
+               strcmp(section, "metrics")) {
         snprintf(p->msg, sizeof(p->msg), "unknown section [%s]", section);
         return 0;
     }
@@ -499,6 +609,10 @@ static int handle_key(struct parse_ctx *p, const char *section, const char *name
         return mail_key(p, name, value);
     if (strcmp(section, "defence") == 0)
         return defence_key(p, name, value);
+    if (strcmp(section, "alerts") == 0)
+        return alerts_key(p, name, value);
+    if (strcmp(section, "metrics") == 0)
+        return metrics_key(p, name, value);
     if (p->cur_listener != NULL)
         return listener_key(p, name, value);
     return cert_key(p, name, value);
@@ -558,6 +672,16 @@ static int conf_check(const char *name, struct conf *c, bool check_files, struct
                          c->mail_root);
     if (strstr(c->mail_location, "..") != NULL)
         return error_set(err, "%s: [mail] location must not contain '..'", name);
+    if (check_files && c->alert_exec[0] != '\0') {
+        /* Run by authd for every alert: it must not be replaceable by anyone but root. */
+        struct stat st;
+        if (stat(c->alert_exec, &st) < 0)
+            return error_set_errno(err, errno, "%s: [alerts] exec %s", name, c->alert_exec);
+        if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXOTH) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+            return error_set(err, "%s: [alerts] exec %s must be a regular file, executable by all and writable "
+                                  "by its owner only",
+                             name, c->alert_exec);
+    }
     return 0;
 }
 
@@ -672,6 +796,20 @@ void conf_print(const struct conf *c, FILE *out)
         fprintf(out, "trusted_networks = %s\n", c->trusted[i]);
     fprintf(out, "%sstate_file = %s\ncontrol_socket = %s\n", c->state_file[0] ? "" : "# ",
             c->state_file[0] ? c->state_file : "(not kept)", c->control_socket[0] ? c->control_socket : "none");
+    fprintf(out, "\n[alerts]\n%swebhook_url = %s\n%swebhook_ca = %s\nwebhook_timeout = %s\nwebhook_retries = %u\n"
+                 "webhook_retry_delay = %s\nqueue_size = %u\n%sexec = %s\nexec_timeout = %s\nexec_max_running = %u\n"
+                 "events =",
+            c->alert_webhook_url[0] ? "" : "# ", c->alert_webhook_url[0] ? c->alert_webhook_url : "(none)",
+            c->alert_webhook_ca[0] ? "" : "# ", c->alert_webhook_ca[0] ? c->alert_webhook_ca : "(the system's)",
+            ms_str(c->alert_webhook_timeout_ms, d[7], 32), c->alert_webhook_retries,
+            ms_str(c->alert_webhook_retry_delay_ms, d[8], 32), c->alert_queue_size, c->alert_exec[0] ? "" : "# ",
+            c->alert_exec[0] ? c->alert_exec : "(none)", ms_str(c->alert_exec_timeout_ms, b1, sizeof(b1)),
+            c->alert_exec_max_running);
+    for (size_t i = 0; i < sizeof(alert_event_names) / sizeof(alert_event_names[0]); i++)
+        if (c->alert_events & alert_event_names[i].bit)
+            fprintf(out, " %s", alert_event_names[i].name);
+    fprintf(out, "\n\n[metrics]\n%saddress = %s\nchroot = %s\n", c->metrics_address[0] ? "" : "# ",
+            c->metrics_address[0] ? c->metrics_address : "(off)", c->metrics_chroot);
     for (unsigned i = 0; i < c->n_listeners; i++) {
         const struct conf_listener *l = &c->listeners[i];
         fprintf(out, "\n[listener %s]\ntls = %s\n", l->name, l->tls == CONF_TLS_IMPLICIT ? "implicit" : "starttls");

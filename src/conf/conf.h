@@ -19,6 +19,17 @@
 #define CONF_MAX_ADDRS 16 /* per listener */
 #define CONF_MAX_CERTS 16
 #define CONF_MAX_TRUSTED 32
+#define CONF_URL_MAX 1024
+
+/* [alerts] events: which defence events are sent to the webhook and the exec hook. */
+enum conf_alert_event {
+    CONF_ALERT_BAN = 1u << 0,
+    CONF_ALERT_ACCOUNT_LOCKED = 1u << 1,
+    CONF_ALERT_SPRAYING = 1u << 2,
+    CONF_ALERT_DISTRIBUTED_SPRAYING = 1u << 3,
+    CONF_ALERT_NEW_SOURCE = 1u << 4,
+    CONF_ALERT_ALL = (1u << 5) - 1,
+};
 
 enum conf_tls_mode { CONF_TLS_IMPLICIT, CONF_TLS_STARTTLS };
 enum conf_userdb_driver { CONF_USERDB_SQLITE, CONF_USERDB_PASSWD_FILE };
@@ -87,6 +98,22 @@ struct conf {
     unsigned n_trusted;
     char state_file[CONF_PATH_MAX];     /* "" = defence state is not kept across restarts */
     char control_socket[CONF_PATH_MAX]; /* for popsctl ban/unlock/events; "" = none */
+
+    /* [alerts] (see src/roles/authd_alert.h); both channels off when unset */
+    char alert_webhook_url[CONF_URL_MAX]; /* http:// or https://, "" = no webhook */
+    char alert_webhook_ca[CONF_PATH_MAX]; /* PEM bundle read before the privilege drop; "" = the system's */
+    uint64_t alert_webhook_timeout_ms;
+    uint32_t alert_webhook_retries; /* tries after the first failed one */
+    uint64_t alert_webhook_retry_delay_ms; /* doubled after each failed try */
+    uint32_t alert_queue_size; /* per channel; when full the oldest event is dropped */
+    char alert_exec[CONF_PATH_MAX]; /* program run per event (no shell), "" = none */
+    uint64_t alert_exec_timeout_ms;
+    uint32_t alert_exec_max_running;
+    uint32_t alert_events; /* enum conf_alert_event bits */
+
+    /* [metrics] */
+    char metrics_address[128]; /* "127.0.0.1:9154", "" = no metrics endpoint */
+    char metrics_chroot[CONF_PATH_MAX]; /* empty directory the metrics process is confined to */
 
     struct conf_listener listeners[CONF_MAX_LISTENERS];
     unsigned n_listeners;

@@ -387,9 +387,21 @@ int authd_main(int argc, char **argv)
     A.argon2 = pwscheme_argon2_default;
     A.argon2.m_cost_kib = A.conf.argon2_m_kib;
     A.argon2.t_cost = A.conf.argon2_t;
-    A.dummy = pwscheme_dummy_hash(&A.argon2);
+    /* Unknown users are verified against a dummy that costs what a real user's
+     * hash costs: same scheme and cost as a sample user, else the Argon2 default. */
+    static char dummy_like[PWSCHEME_HASH_MAX];
+    char sample[PWSCHEME_HASH_MAX];
+    int have = userdb_sample_hash(A.db[0], sample, sizeof(sample), &err);
+    if (have == 1 && pwscheme_dummy_like(sample, dummy_like, sizeof(dummy_like)) == 0)
+        A.dummy = dummy_like;
+    else
+        A.dummy = pwscheme_dummy_hash(&A.argon2);
+    secret_wipe(sample, sizeof(sample));
     if (A.dummy == NULL)
         log_fatal("cannot make the dummy hash");
+    char scheme[40] = "ARGON2ID";
+    if (A.dummy[0] == '{')
+        snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(A.dummy + 1, "}"), A.dummy + 1);
     secret_random(&A.login_delay_key, sizeof(A.login_delay_key));
 
     if (pipe2(A.done_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -422,7 +434,8 @@ int authd_main(int argc, char **argv)
         log_fatal("signal set-up failed");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* the parent decides when we stop */
-    log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s", nfronts, nthreads, A.conf.auth_user);
+    log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s dummy_scheme=%s", nfronts, nthreads,
+              A.conf.auth_user, scheme);
     event_base_dispatch(A.base);
     return 0;
 }

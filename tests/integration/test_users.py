@@ -108,3 +108,13 @@ def test_weak_scheme_refused_unless_allowed(make_server):
     p = t.pop3s()
     p.user(USER)
     assert p.pass_(PASSWORD).startswith(b"+OK")
+
+
+def test_dummy_hash_follows_the_users_scheme(make_server):
+    # With SHA512-CRYPT users, unknown users are checked against a SHA512-CRYPT dummy of the same
+    # cost, not a (much slower) Argon2id one that would tell them apart.
+    s = make_server(userdb="passwd")
+    s.write_passwd(["%s:{SHA512-CRYPT}%s::::::" % (USER, openssl_passwd("-6", PASSWORD))])
+    s.maildir(USER)
+    s.start()
+    s.wait_log("dummy_scheme=SHA512-CRYPT")

@@ -983,7 +983,7 @@ static void test_transaction(void **state)
     assert_string_equal(line(f, "LIST 4"), "-ERR There is no such message.\r\n");
     assert_string_equal(line(f, "UIDL"), "+OK Unique-ID listing follows\r\n1 1.msg\r\n2 2.msg\r\n3 3.msg\r\n.\r\n");
     assert_string_equal(line(f, "UIDL 3"), "+OK 3 3.msg\r\n");
-    assert_string_equal(line(f, "NOOP"), "+OK \r\n");
+    assert_string_equal(line(f, "NOOP"), "+OK\r\n");
 
     /* RETR and TOP hand the message's fd to send_message */
     assert_string_equal(line(f, "RETR 1"), "+OK 26 octets\r\n");

@@ -16,7 +16,9 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <crypt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/pwscheme.h"
@@ -301,6 +303,30 @@ static void test_needs_upgrade(void **state)
     assert_true(pwscheme_needs_upgrade(NULL));
 }
 
+/* The dummy for unknown users follows the scheme and cost of a real user's hash. */
+static void test_dummy_like(void **state)
+{
+    char out[PWSCHEME_HASH_MAX];
+    const char *sha = "{SHA512-CRYPT}$6$rounds=7000$abcdefgh$";
+    char sample[PWSCHEME_HASH_MAX];
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    const char *h = crypt_rn("pw", "$6$rounds=7000$abcdefgh$", cd, (int)sizeof(*cd));
+    assert_non_null(h);
+    snprintf(sample, sizeof(sample), "{SHA512-CRYPT}%s", h);
+    free(cd);
+    assert_int_equal(pwscheme_dummy_like(sample, out, sizeof(out)), 0);
+    assert_true(strncmp(out, sha, 28) == 0); /* same scheme, rounds and salt setting */
+    assert_int_equal(pwscheme_verify(out, "pw", 2, false, NULL), 0);
+    struct pwscheme_argon2_params p = {.t_cost = 2, .m_cost_kib = 1024, .parallelism = 1};
+    char a[PWSCHEME_HASH_MAX];
+    assert_int_equal(pwscheme_hash("pw", 2, &p, a, sizeof(a), NULL), 0);
+    assert_int_equal(pwscheme_dummy_like(a, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "$m=1024,t=2,p=1$"));
+    assert_int_equal(pwscheme_verify(out, "pw", 2, false, NULL), 0);
+    assert_int_equal(pwscheme_dummy_like("{PLAIN}secret", out, sizeof(out)), -1);
+    assert_int_equal(pwscheme_dummy_like("{NOPE}x", out, sizeof(out)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_crypt_nul_in_password),
         cmocka_unit_test(test_dummy_hash),
+        cmocka_unit_test(test_dummy_like),
         cmocka_unit_test(test_needs_upgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
