@@ -24,6 +24,10 @@ struct userdb_entry {
 
 struct userdb;
 
+/* A user name may be 1..USERDB_NAME_MAX bytes with no control character, ':'
+ * (the passwd-file separator) or '/' (it may end up in a path). */
+bool userdb_name_valid(const char *name, size_t len);
+
 /* Opens the database at path read-only (for authd). For passwd-file the file is
  * read whole now; it must not be group/world-writable. */
 int userdb_open(enum userdb_driver driver, const char *path, struct userdb **db_r, struct error *err);

@@ -17,10 +17,6 @@
 /* The only schema this code reads and writes. */
 #define USERDB_SCHEMA_VERSION 1
 
-/* A user name may be 1..USERDB_NAME_MAX bytes with no control character
- * (< 0x20, 0x7f), ':' (the passwd-file separator) or '/' (it may end up in a
- * path). Non-ASCII bytes are allowed: names are normalised by the caller. */
-bool userdb_name_valid(const char *name, size_t len);
 
 /* Copies src[0..len) into dst (capacity dstsz) with a NUL; -1 if it does not fit. */
 int userdb_copy(char *dst, size_t dstsz, const char *src, size_t len);

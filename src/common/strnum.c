@@ -29,6 +29,11 @@ int strnum_u32(const char *s, size_t len, uint32_t *out)
     return 0;
 }
 
+int strnum_u64(const char *s, size_t len, uint64_t *out)
+{
+    return parse_u64(s, len, UINT64_MAX, out);
+}
+
 int strnum_u32_str(const char *s, uint32_t *out)
 {
     return strnum_u32(s, strlen(s), out);

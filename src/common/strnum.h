@@ -10,6 +10,8 @@
 
 /* Parses s[0..len) as a decimal u32. Returns 0, or -1 on any noise or overflow. */
 int strnum_u32(const char *s, size_t len, uint32_t *out);
+/* Parses s[0..len) as a decimal u64. Returns 0, or -1 on any noise or overflow. */
+int strnum_u64(const char *s, size_t len, uint64_t *out);
 /* Same for NUL-terminated strings and u64. */
 int strnum_u32_str(const char *s, uint32_t *out);
 int strnum_u64_str(const char *s, uint64_t *out);

@@ -289,20 +289,11 @@ static int open_db(const struct ctl_opts *o, struct userdb_admin **db)
     return 0;
 }
 
-/* Mirrors the rule userdb_admin_add enforces (which stays authoritative),
- * checked before the prompt so nobody types a password for a name that will
- * be refused. */
+/* The rule userdb_admin_add enforces, checked before the prompt so nobody
+ * types a password for a name that will be refused. */
 static bool name_ok(const char *name)
 {
-    size_t len = strnlen(name, USERDB_NAME_MAX + 1);
-    if (len == 0 || len > USERDB_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f || c == ':' || c == '/')
-            return false;
-    }
-    return true;
+    return userdb_name_valid(name, strnlen(name, USERDB_NAME_MAX + 1));
 }
 
 static int cmd_add_or_passwd(const struct ctl_opts *o, const struct args *a, bool add)

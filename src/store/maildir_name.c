@@ -3,23 +3,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-/* Strict decimal for a size field: digits only, no overflow. */
-static int parse_size(const char *s, size_t len, uint64_t *out)
-{
-    if (len == 0 || len > 20)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
+#include "common/strnum.h"
 
 /* One ",X=value" field: counts occurrences and records whether every one of
  * them parsed, so a duplicated or garbled field is never trusted. */
@@ -32,7 +16,7 @@ struct size_field {
 static void take_field(struct size_field *f, const char *val, size_t len)
 {
     f->seen++;
-    if (parse_size(val, len, &f->value) < 0)
+    if (strnum_u64(val, len, &f->value) < 0)
         f->bad = true;
 }
 

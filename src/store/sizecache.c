@@ -1,5 +1,7 @@
 #include "store/sizecache.h"
 
+#include "common/strnum.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h> /* renameat */
@@ -26,19 +28,9 @@ bool sizecache_name_ok(const char *base, size_t len)
  * file means someone else wrote it. */
 static int parse_canon_u64(const char *s, size_t len, uint64_t *out)
 {
-    if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+    if (len > 1 && s[0] == '0')
         return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    return strnum_u64(s, len, out);
 }
 
 int sizecache_parse_line(const char *line, size_t len, struct sizecache_line *out)

@@ -77,7 +77,11 @@ class KillClient(threading.Thread):
                 time.sleep(0.003)
                 continue
             t0 = time.time()
-            done = self.session()
+            try:
+                done = self.session()
+            except Exception as e:  # a bug in this client must fail the test, not end the thread quietly
+                self.errors.append("client crashed: %r" % e)
+                done = False
             self.sessions.append((t0, time.time(), done))
 
     def session(self):
@@ -89,7 +93,7 @@ class KillClient(threading.Thread):
                 p.user(user)
                 p.pass_(PASSWORD)
             except poplib.error_proto as e:
-                text = e.args[0].decode(errors="replace")
+                text = e.args[0].decode(errors="replace") if isinstance(e.args[0], bytes) else str(e.args[0])
                 self.outcomes["login " + text.split("]")[0] + "]" if "[" in text else "login -ERR"] += 1
                 if "[AUTH]" in text:
                     self.errors.append("correct password refused: " + text)
