@@ -97,7 +97,7 @@ build/popsbench: bench/popsbench.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
 bench: all build/popsbench
-	sh bench/run.sh
+	bash bench/run.sh
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 libargon2-dev libcrypt-dev
 libinih-dev libcmocka-dev libseccomp-dev
 python3 python3-pytest curl fetchmail mpop getmail6 fail2ban procps
-libjansson-dev nmap testssl.sh dovecot-pop3d
+libjansson-dev nmap testssl.sh dovecot-pop3d valgrind
 libcurl4-openssl-dev libmicrohttpd-dev prometheus"
 missing=""
 for p in $PKGS; do

@@ -44,8 +44,8 @@ int metrics_attach(const char *arg, bool writable, struct error *err)
         return error_set_errno(err, errno, "metrics: fd %u", fd);
     if (!S_ISREG(st.st_mode) || (size_t)st.st_size != sizeof(struct metrics_region))
         return error_set(err, "metrics: fd %u is not the metrics region", fd);
-    void *p = mmap(NULL, sizeof(struct metrics_region), writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
-                   (int)fd, 0);
+    void *p = mmap(NULL, sizeof(struct metrics_region), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                   MAP_SHARED, (int)fd, 0);
     if (p == MAP_FAILED)
         return error_set_errno(err, errno, "metrics: mmap");
     close((int)fd); /* the mapping stays */
@@ -244,7 +244,8 @@ static void tables(struct out *o, const struct metrics_region *m)
         {"popsd_defence_table_bytes", "gauge", "Memory held by a defence table.",
          offsetof(struct metrics_table, bytes)},
         {"popsd_defence_table_evictions_total", "counter",
-         "Entries evicted from a full defence table since authd started.", offsetof(struct metrics_table, evictions)},
+         "Entries evicted from a full defence table since authd started.",
+         offsetof(struct metrics_table, evictions)},
     };
     char name[METRICS_TABLE_NAME];
     bool any = false;
@@ -275,7 +276,8 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
         return 0;
     counter(&o, "popsd_connections_accepted_total", "Connections accepted by the fronts.",
             sum(m, METRIC_CONN_ACCEPTED));
-    head(&o, "popsd_connections_refused_total", "counter", "Connections refused at accept, by the cap crossed.");
+    head(&o, "popsd_connections_refused_total", "counter",
+         "Connections refused at accept, by the cap crossed.");
     put(&o, "popsd_connections_refused_total{reason=\"max_connections\"} %llu\n",
         (unsigned long long)sum(m, METRIC_CONN_REFUSED_MAX));
     put(&o, "popsd_connections_refused_total{reason=\"max_connections_per_source\"} %llu\n",
@@ -285,8 +287,10 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
     head(&o, "popsd_tls_handshakes_total", "counter", "TLS handshakes completed, by protocol version.");
     put(&o, "popsd_tls_handshakes_total{version=\"1.2\"} %llu\n", (unsigned long long)sum(m, METRIC_TLS12));
     put(&o, "popsd_tls_handshakes_total{version=\"1.3\"} %llu\n", (unsigned long long)sum(m, METRIC_TLS13));
-    put(&o, "popsd_tls_handshakes_total{version=\"other\"} %llu\n", (unsigned long long)sum(m, METRIC_TLS_OTHER));
-    counter(&o, "popsd_tls_handshake_failures_total", "TLS handshakes that failed.", sum(m, METRIC_TLS_FAILED));
+    put(&o, "popsd_tls_handshakes_total{version=\"other\"} %llu\n",
+        (unsigned long long)sum(m, METRIC_TLS_OTHER));
+    counter(&o, "popsd_tls_handshake_failures_total", "TLS handshakes that failed.",
+            sum(m, METRIC_TLS_FAILED));
     head(&o, "popsd_logins_total", "counter", "Login attempts answered by authd, by result and mechanism.");
     for (int r = 0; r < METRIC_LOGIN_RESULTS; r++)
         for (int k = 0; k < METRIC_MECHS; k++) {
@@ -298,11 +302,14 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
         }
     counter(&o, "popsd_auth_delays_total", "Failed logins answered after a delay.", sum(m, METRIC_DELAYS));
     uint64_t ms = sum(m, METRIC_DELAY_MS);
-    head(&o, "popsd_auth_delay_seconds_total", "counter", "Sum of the delays before failed logins were answered.");
+    head(&o, "popsd_auth_delay_seconds_total", "counter",
+         "Sum of the delays before failed logins were answered.");
     put(&o, "popsd_auth_delay_seconds_total %llu.%03llu\n", (unsigned long long)(ms / 1000),
         (unsigned long long)(ms % 1000));
-    counter(&o, "popsd_bans_total", "Bans of an address or prefix by the defence engine.", sum(m, METRIC_BANS));
-    counter(&o, "popsd_account_locks_total", "Accounts locked for unknown sources.", sum(m, METRIC_ACCOUNT_LOCKS));
+    counter(&o, "popsd_bans_total", "Bans of an address or prefix by the defence engine.",
+            sum(m, METRIC_BANS));
+    counter(&o, "popsd_account_locks_total", "Accounts locked for unknown sources.",
+            sum(m, METRIC_ACCOUNT_LOCKS));
     head(&o, "popsd_spraying_detections_total", "counter", "Password spraying detected, by kind.");
     put(&o, "popsd_spraying_detections_total{kind=\"single_source\"} %llu\n",
         (unsigned long long)sum(m, METRIC_SPRAYING));
@@ -315,13 +322,13 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
         const char *channel, *outcome;
         enum metrics_counter c;
     } alerts[] = {
-        {"webhook", "sent", METRIC_WEBHOOK_SENT},   {"webhook", "failed", METRIC_WEBHOOK_FAILED},
+        {"webhook", "sent", METRIC_WEBHOOK_SENT},       {"webhook", "failed", METRIC_WEBHOOK_FAILED},
         {"webhook", "dropped", METRIC_WEBHOOK_DROPPED}, {"exec", "sent", METRIC_EXEC_RUN},
-        {"exec", "failed", METRIC_EXEC_FAILED},       {"exec", "dropped", METRIC_EXEC_DROPPED},
+        {"exec", "failed", METRIC_EXEC_FAILED},         {"exec", "dropped", METRIC_EXEC_DROPPED},
     };
     for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
-        put(&o, "popsd_alerts_total{channel=\"%s\",outcome=\"%s\"} %llu\n", alerts[i].channel, alerts[i].outcome,
-            (unsigned long long)sum(m, alerts[i].c));
+        put(&o, "popsd_alerts_total{channel=\"%s\",outcome=\"%s\"} %llu\n", alerts[i].channel,
+            alerts[i].outcome, (unsigned long long)sum(m, alerts[i].c));
     counter(&o, "popsd_webhook_retries_total", "Webhook deliveries tried again after a failure.",
             sum(m, METRIC_WEBHOOK_RETRIES));
     head(&o, "popsd_alert_queue_length", "gauge", "Alerts waiting to be delivered.");

@@ -1,6 +1,7 @@
 /* The authd role: owns the user database and decides every login. Started as
- *   popsd -x authd -c CONF -n NFRONTS
- * with fds 3 .. 3+NFRONTS-1 = one channel per front. Password hashing runs on a
+ *   popsd -x authd -c CONF -n NFRONTS [-k] [-m FD,SLOT]
+ * with fds 3 .. 3+NFRONTS-1 = one channel per front, then (-k) popsctl's
+ * listening socket, then (-m) the shared metrics region. Password hashing runs on a
  * small thread pool so the event loop never blocks; each worker has its own
  * database handle. Unknown users are verified against a dummy hash of the same
  * cost, so they take as long as known ones. */
@@ -19,12 +20,15 @@
 #include "auth/pwscheme.h"
 #include "auth/userdb.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/secret.h"
 #include "common/strnum.h"
 #include "conf/conf.h"
 #include "ipc/auth_msg.h"
 #include "pop3/session.h"
+#include "roles/authd_alert.h"
 #include "roles/authd_defence.h"
+#include "roles/authd_metrics.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
 
@@ -232,6 +236,7 @@ static void send_result(struct job *j)
         j->res.status = POP3_AUTH_LOGIN_DELAY;
         j->res.user[0] = j->res.mail[0] = '\0';
     }
+    authd_metrics_result(j->refused, j->res.status, j->req.mech, j->res.delay_ms);
     int fd = A.front_fd[j->front];
     if (fd >= 0) {
         struct ipc_writer w;
@@ -266,6 +271,7 @@ static void front_closed(int i)
     A.front_fd[i] = -1;
     if (--A.n_open == 0) {
         log_event(LOG_LVL_INFO, "exiting", "reason=all_fronts_gone");
+        authd_alert_stop();
         authd_defence_flush();
         event_base_loopexit(A.base, NULL);
     }
@@ -342,6 +348,7 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
 
 static void stop_cb(evutil_socket_t sig, short what, void *arg)
 {
+    authd_alert_stop();
     authd_defence_flush();
     exit(0);
 }
@@ -350,6 +357,7 @@ static void drain_cb(evutil_socket_t sig, short what, void *arg)
 {
     /* A newer authd serves popsctl now; this one only finishes its fronts' logins. */
     authd_defence_control_stop();
+    authd_metrics_retire();
 }
 
 int authd_main(int argc, char **argv)
@@ -359,25 +367,31 @@ int authd_main(int argc, char **argv)
     bool control = false;
     int opt;
     optind = 1;
-    while ((opt = getopt(argc, argv, "x:c:n:k")) != -1) {
+    const char *metrics_arg = NULL;
+    while ((opt = getopt(argc, argv, "x:c:n:km:")) != -1) {
         if (opt == 'k')
             control = true;
         else if (opt == 'c')
             conf_path = optarg;
         else if (opt == 'n' && (strnum_u32_str(optarg, &nfronts) < 0 || nfronts == 0 || nfronts > AUTHD_MAX_FRONTS))
             log_fatal("bad -n");
+        else if (opt == 'm')
+            metrics_arg = optarg;
     }
     log_set_role("authd");
     struct error err = {{0}};
     if (conf_load(conf_path, &A.conf, &err) < 0)
         log_fatal("%s", err.msg);
     log_init("authd", A.conf.log_syslog, A.conf.log_level);
+    if (metrics_arg != NULL && metrics_attach(metrics_arg, true, &err) < 0)
+        log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
     unsigned nthreads = A.conf.auth_threads > AUTHD_MAX_THREADS ? AUTHD_MAX_THREADS : A.conf.auth_threads;
     enum userdb_driver drv = A.conf.userdb_driver == CONF_USERDB_SQLITE ? USERDB_SQLITE : USERDB_PASSWD_FILE;
     /* Open the database while still privileged, one handle per worker. */
     for (unsigned i = 0; i < nthreads; i++)
         if (userdb_open(drv, A.conf.userdb_path, &A.db[i], &err) < 0)
             log_fatal("user database: %s", err.msg);
+    authd_alert_init(&A.conf);
     struct privdrop_target t;
     if (privdrop_lookup(A.conf.auth_user, &t, &err) < 0)
         log_fatal("%s", err.msg);
@@ -412,6 +426,7 @@ int authd_main(int argc, char **argv)
     struct event *ev_done = event_new(A.base, A.done_pipe[0], EV_READ | EV_PERSIST, done_cb, NULL);
     if (ev_done == NULL || event_add(ev_done, NULL) < 0)
         log_fatal("event_new failed");
+    authd_alert_start(A.base);
     A.guard = authd_defence_init(&A.conf, A.base);
     if (control)
         authd_defence_control(3 + (int)nfronts);

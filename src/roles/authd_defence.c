@@ -12,6 +12,8 @@
 
 #include "common/log.h"
 #include "common/secret.h"
+#include "roles/authd_alert.h"
+#include "roles/authd_metrics.h"
 
 #define RING_SIZE 4096
 #define CTL_LINE_MAX 512
@@ -91,6 +93,8 @@ static void on_event(void *ctx, const struct guard_event *ev)
              : ev->kind == GUARD_EV_NEW_SOURCE     ? "new_source"
              : ev->kind == GUARD_EV_REPEAT_FAILURE ? "repeat_failure"
                                                    : "spraying");
+    authd_metrics_event(ev);
+    authd_alert(ev);
 }
 
 void authd_defence_flush(void)
@@ -112,6 +116,7 @@ static void save_cb(evutil_socket_t fd, short what, void *arg)
     if (++ticks % 60 == 0)
         D.dirty = true;
     authd_defence_flush();
+    authd_metrics_tables(D.g);
 }
 
 struct guard *authd_defence_init(const struct conf *c, struct event_base *base)

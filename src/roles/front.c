@@ -1,8 +1,9 @@
 /* The front role's process: set-up, privilege drop, listeners, connection
  * caps, and draining on reload. Started by the parent as
- *   popsd -x front -c CONF -w WORKER -l MODES
+ *   popsd -x front -c CONF -w WORKER -l MODES [-m FD,SLOT]
  * with fd 3 = its authd channel and fds 4.. = listening sockets, MODES being
- * one letter per listener fd: 'i' implicit TLS, 's' STLS. */
+ * one letter per listener fd: 'i' implicit TLS, 's' STLS; -m names the shared
+ * metrics region's fd (after the listeners) and this process's slot in it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/strnum.h"
 #include "roles/front.h"
 #include "roles/roles.h"
@@ -125,6 +127,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
         log_refusal(ip, reason);
+        metrics_inc(strcmp(reason, "max_connections") == 0 ? METRIC_CONN_REFUSED_MAX : METRIC_CONN_REFUSED_PER_SOURCE);
         if (mode == CONF_TLS_STARTTLS) {
             static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
             ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -183,13 +186,16 @@ int front_main(int argc, char **argv)
     uint32_t worker = 0;
     int opt;
     optind = 1;
-    while ((opt = getopt(argc, argv, "x:c:w:l:")) != -1) {
+    const char *metrics_arg = NULL;
+    while ((opt = getopt(argc, argv, "x:c:w:l:m:")) != -1) {
         if (opt == 'c')
             conf_path = optarg;
         else if (opt == 'w' && strnum_u32_str(optarg, &worker) < 0)
             log_fatal("bad -w");
         else if (opt == 'l')
             modes = optarg;
+        else if (opt == 'm')
+            metrics_arg = optarg;
     }
     f.worker = worker;
     log_set_role("front");
@@ -197,6 +203,8 @@ int front_main(int argc, char **argv)
     if (conf_load(conf_path, &f.conf, &err) < 0)
         log_fatal("%s", err.msg);
     log_init("front", f.conf.log_syslog, f.conf.log_level);
+    if (metrics_arg != NULL && metrics_attach(metrics_arg, true, &err) < 0)
+        log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
     /* Read the keys while still root; the chroot below cannot see them. */
     if (tls_server_new(&f.conf, &f.tls, &err) < 0)
         log_fatal("%s", err.msg);

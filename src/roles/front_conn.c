@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/secret.h"
 #include "pop3/frame.h"
 #include "roles/front.h"
@@ -83,6 +84,7 @@ static void conn_free(struct front_conn *c)
     if (!c->bev_owns_fd)
         close(c->fd);
     front_source_release(c->f, (const struct sockaddr *)&c->sa);
+    metrics_gauge_add(METRIC_SESSIONS, -1);
     front_conn_gone(c->f);
     free(c);
 }
@@ -331,6 +333,7 @@ static void log_tls(struct front_conn *c)
     const char *version, *cipher;
     tls_bev_describe(c->bev, &version, &cipher);
     log_event(LOG_LVL_INFO, "tls", "sid=%s remote=%s version=%s cipher=%s", c->sid, c->remote, version, cipher);
+    metrics_tls(version);
 }
 
 /* "+OK" to STLS has been sent: replace the plain bufferevent by a TLS one on the same socket. */
@@ -401,6 +404,7 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
         const char *e = tls_bev_error(bev);
         log_event(LOG_LVL_NOTICE, "tls_failed", "sid=%s remote=%s error=%s", c->sid, c->remote,
                   log_quote(q, sizeof(q), e, strlen(e)));
+        metrics_inc(METRIC_TLS_FAILED);
     }
     /* EOF or error: nothing more can be written; a session without QUIT deletes nothing. */
     if (!c->closing)
@@ -435,6 +439,8 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote, sizeof(c->remote));
     log_event(LOG_LVL_INFO, "connect", "sid=%s remote=%s tls=%s", c->sid, c->remote,
               mode == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
+    metrics_inc(METRIC_CONN_ACCEPTED);
+    metrics_gauge_add(METRIC_SESSIONS, 1);
     if (mode == CONF_TLS_IMPLICIT) {
         c->bev = tls_bev_accept(f->tls, f->base, fd);
         c->bev_owns_fd = true;

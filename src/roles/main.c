@@ -33,6 +33,8 @@ int main(int argc, char **argv)
             return front_main(argc, argv);
         if (strcmp(argv[2], "authd") == 0)
             return authd_main(argc, argv);
+        if (strcmp(argv[2], "metrics") == 0)
+            return metricsd_main(argc, argv);
         fprintf(stderr, "popsd: unknown role '%s'\n", argv[2]);
         return 2;
     }

@@ -2,7 +2,10 @@
  * a generation of children (one authd and N fronts, re-executed from our own
  * binary on fixed fds), restarts a generation whose child died, and on SIGHUP
  * starts a new generation from the re-read config while the old one drains:
- * sessions in progress finish on the old fronts, new connections go to the new. */
+ * sessions in progress finish on the old fronts, new connections go to the new.
+ * It also owns the shared metrics region (created once, passed to every child)
+ * and starts the metrics process of each generation when [metrics] is set; a
+ * metrics process that dies is restarted alone, never the generation. */
 #include <errno.h>
 #include <event2/event.h>
 #include <netdb.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "conf/conf.h"
 #include "ipc/spawn.h"
 #include "roles/roles.h"
@@ -31,6 +35,9 @@ struct generation {
     pid_t authd;
     pid_t fronts[MAX_WORKERS];
     unsigned n_fronts;
+    pid_t metrics; /* 0 = none */
+    unsigned authd_slot, front_slots[MAX_WORKERS], metrics_slot; /* in the metrics region */
+    struct timespec metrics_started;
     bool current;
     struct timespec started;
     struct generation *next;
@@ -50,6 +57,11 @@ static struct {
     bool stopping;
     unsigned restart_backoff_s;
     struct event *restart_timer, *kill_timer;
+    int metrics_fd;                 /* the shared counters (memfd), -1 = none */
+    int metrics_lfd;                /* the metrics endpoint's listening socket, -1 = off */
+    char metrics_addr[128];         /* what metrics_lfd is bound to */
+    unsigned metrics_backoff_s;
+    struct event *metrics_timer;
 } P;
 
 static int bind_one(const char *spec, struct error *err)
@@ -146,6 +158,46 @@ static unsigned worker_count(void)
     return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n);
 }
 
+/* The metrics process: fd 3 = the endpoint's listening socket, fd 4 = the region. */
+static void spawn_metrics(struct generation *g)
+{
+    if (P.metrics_lfd < 0 || P.metrics_fd < 0 || P.stopping)
+        return;
+    struct error err = {{0}};
+    char mb[32];
+    g->metrics_slot = metrics_slot_acquire();
+    snprintf(mb, sizeof(mb), "4,%u", g->metrics_slot);
+    int fds[2] = {P.metrics_lfd, P.metrics_fd};
+    char *argv[] = {"popsd", "-x", "metrics", "-c", (char *)P.conf_path, "-m", mb, NULL};
+    g->metrics = ipc_spawn(P.exe, argv, fds, 2, &err);
+    clock_gettime(CLOCK_MONOTONIC, &g->metrics_started);
+    if (g->metrics <= 0) {
+        log_event(LOG_LVL_ERR, "metrics_spawn_failed", "detail=\"%s\"", err.msg);
+        metrics_slot_release(g->metrics_slot);
+        g->metrics = 0;
+    }
+}
+
+static void metrics_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    for (struct generation *g = P.gens; g != NULL; g = g->next)
+        if (g->current && g->metrics == 0)
+            spawn_metrics(g);
+}
+
+/* Only the endpoint is lost while it is down: the generation keeps serving. */
+static void schedule_metrics_restart(struct generation *g)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - g->metrics_started.tv_sec < 5)
+        P.metrics_backoff_s = P.metrics_backoff_s ? (P.metrics_backoff_s * 2 > 60 ? 60 : P.metrics_backoff_s * 2) : 1;
+    else
+        P.metrics_backoff_s = 1;
+    struct timeval tv = {.tv_sec = P.metrics_backoff_s};
+    event_add(P.metrics_timer, &tv);
+}
+
 static int start_generation(void)
 {
     struct error err = {{0}};
@@ -172,23 +224,51 @@ static int start_generation(void)
     clock_gettime(CLOCK_MONOTONIC, &g->started);
     char nbuf[16], wbuf[16];
     snprintf(nbuf, sizeof(nbuf), "%u", nw);
-    int afds[MAX_WORKERS + 1];
+    int afds[MAX_WORKERS + 2];
     for (unsigned i = 0; i < nw; i++)
         afds[i] = sp[i][0];
     int nafds = (int)nw;
     if (P.ctl_fd >= 0)
         afds[nafds++] = P.ctl_fd;
-    char *aargv[] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf, P.ctl_fd >= 0 ? "-k" : NULL, NULL};
+    /* The metrics region goes after the fixed fds; its number and the child's slot are in "-m FD,SLOT". */
+    char amb[32];
+    char *aargv[12] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf};
+    int na = 7;
+    if (P.ctl_fd >= 0)
+        aargv[na++] = "-k";
+    if (P.metrics_fd >= 0) {
+        g->authd_slot = metrics_slot_acquire();
+        snprintf(amb, sizeof(amb), "%d,%u", 3 + nafds, g->authd_slot);
+        afds[nafds++] = P.metrics_fd;
+        aargv[na++] = "-m";
+        aargv[na++] = amb;
+    }
+    aargv[na] = NULL;
     g->authd = ipc_spawn(P.exe, aargv, afds, nafds, &err);
+    if (g->authd <= 0)
+        metrics_slot_release(g->authd_slot);
     for (unsigned i = 0; i < nw; i++) {
-        int ffds[1 + MAX_FDS];
+        int ffds[2 + MAX_FDS];
+        int nffds = (int)(1 + P.n_lfd);
         ffds[0] = sp[i][1];
         memcpy(ffds + 1, P.lfd, P.n_lfd * sizeof(int));
         snprintf(wbuf, sizeof(wbuf), "%u", i);
-        char *fargv[] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode, NULL};
-        g->fronts[i] = g->authd > 0 ? ipc_spawn(P.exe, fargv, ffds, (int)(1 + P.n_lfd), &err) : -1;
+        char fmb[32];
+        char *fargv[12] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode};
+        if (P.metrics_fd >= 0 && g->authd > 0) {
+            g->front_slots[i] = metrics_slot_acquire();
+            snprintf(fmb, sizeof(fmb), "%d,%u", 3 + nffds, g->front_slots[i]);
+            ffds[nffds++] = P.metrics_fd;
+            fargv[9] = "-m";
+            fargv[10] = fmb;
+        }
+        g->fronts[i] = g->authd > 0 ? ipc_spawn(P.exe, fargv, ffds, nffds, &err) : -1;
+        if (g->fronts[i] <= 0)
+            metrics_slot_release(g->front_slots[i]);
         g->n_fronts++;
     }
+    if (g->authd > 0)
+        spawn_metrics(g);
     for (unsigned i = 0; i < nw; i++) {
         close(sp[i][0]);
         close(sp[i][1]);
@@ -209,6 +289,8 @@ static void drain_old(void)
         if (!g->current) {
             if (g->authd > 0)
                 kill(g->authd, SIGUSR2); /* hands popsctl over to the new authd */
+            if (g->metrics > 0)
+                kill(g->metrics, SIGUSR2); /* the new generation's serves the endpoint */
             for (unsigned i = 0; i < g->n_fronts; i++)
                 if (g->fronts[i] > 0)
                     kill(g->fronts[i], SIGUSR2);
@@ -217,7 +299,7 @@ static void drain_old(void)
 
 static bool gen_alive(const struct generation *g)
 {
-    if (g->authd > 0)
+    if (g->authd > 0 || g->metrics > 0)
         return true;
     for (unsigned i = 0; i < g->n_fronts; i++)
         if (g->fronts[i] > 0)
@@ -267,12 +349,25 @@ static void on_child_exit(pid_t pid, int status)
         if (g->authd == pid) {
             g->authd = 0;
             role = "authd";
+            metrics_slot_release(g->authd_slot);
         }
         for (unsigned i = 0; i < g->n_fronts && role == NULL; i++)
             if (g->fronts[i] == pid) {
                 g->fronts[i] = 0;
                 role = "front";
+                metrics_slot_release(g->front_slots[i]); /* its sessions are gone */
             }
+        if (role == NULL && g->metrics == pid) {
+            g->metrics = 0;
+            metrics_slot_release(g->metrics_slot);
+            bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            log_event(clean ? LOG_LVL_INFO : LOG_LVL_ERR, "child_exit", "gen=%u role=metrics pid=%ld %s=%d", g->id,
+                      (long)pid, WIFSIGNALED(status) ? "signal" : "status",
+                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            if (g->current && !P.stopping)
+                schedule_metrics_restart(g);
+            return;
+        }
         if (role == NULL)
             continue;
         bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -327,6 +422,18 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
         memcpy(P.lmode, modes, sizeof(modes));
         P.n_lfd = n;
     }
+    if (strcmp(nc.metrics_address, P.metrics_addr) != 0) {
+        /* A new address that cannot be bound leaves the endpoint where it was (retried at the next reload). */
+        int fd = -1;
+        if (nc.metrics_address[0] != '\0' && (fd = bind_one(nc.metrics_address, &err)) < 0) {
+            log_event(LOG_LVL_ERR, "metrics_bind_failed", "detail=\"%s\"", err.msg);
+        } else {
+            if (P.metrics_lfd >= 0)
+                close(P.metrics_lfd);
+            P.metrics_lfd = fd;
+            snprintf(P.metrics_addr, sizeof(P.metrics_addr), "%s", nc.metrics_address);
+        }
+    }
     if (strcmp(nc.control_socket, P.ctl_path) != 0) {
         if (P.ctl_fd >= 0)
             close(P.ctl_fd);
@@ -345,6 +452,8 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     for (struct generation *g = P.gens; g != NULL; g = g->next) {
+        if (g->metrics > 0)
+            kill(g->metrics, SIGKILL);
         if (g->authd > 0)
             kill(g->authd, SIGKILL);
         for (unsigned i = 0; i < g->n_fronts; i++)
@@ -365,6 +474,8 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
                 kill(g->fronts[i], SIGTERM);
         if (g->authd > 0)
             kill(g->authd, SIGTERM);
+        if (g->metrics > 0)
+            kill(g->metrics, SIGTERM);
     }
     if (P.gens == NULL) {
         event_base_loopexit(P.base, NULL);
@@ -391,6 +502,13 @@ int parent_main(const char *conf_path, const char *exe)
     snprintf(P.ctl_path, sizeof(P.ctl_path), "%s", P.conf.control_socket);
     if (P.ctl_path[0] != '\0' && (P.ctl_fd = bind_control(P.ctl_path, &err)) < 0)
         log_fatal("%s", err.msg);
+    /* Counters are kept whether or not the endpoint is on (it can be turned on by a reload). */
+    if ((P.metrics_fd = metrics_create(&err)) < 0)
+        log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
+    P.metrics_lfd = -1;
+    snprintf(P.metrics_addr, sizeof(P.metrics_addr), "%s", P.conf.metrics_address);
+    if (P.metrics_addr[0] != '\0' && (P.metrics_lfd = bind_one(P.metrics_addr, &err)) < 0)
+        log_fatal("metrics: %s", err.msg);
     P.base = event_base_new();
     if (P.base == NULL)
         log_fatal("event_base_new failed");
@@ -405,7 +523,8 @@ int parent_main(const char *conf_path, const char *exe)
     signal(SIGUSR2, SIG_IGN);
     P.restart_timer = evtimer_new(P.base, restart_cb, NULL);
     P.kill_timer = evtimer_new(P.base, kill_timer_cb, NULL);
-    if (P.restart_timer == NULL || P.kill_timer == NULL)
+    P.metrics_timer = evtimer_new(P.base, metrics_restart_cb, NULL);
+    if (P.restart_timer == NULL || P.kill_timer == NULL || P.metrics_timer == NULL)
         log_fatal("evtimer_new failed");
     log_event(LOG_LVL_INFO, "started", "config=%s listeners=%u workers=%u", conf_path, P.n_lfd, worker_count());
     if (start_generation() < 0)

@@ -5,5 +5,6 @@
 int parent_main(const char *conf_path, const char *exe);
 int front_main(int argc, char **argv);
 int authd_main(int argc, char **argv);
+int metricsd_main(int argc, char **argv);
 
 #endif

@@ -124,8 +124,9 @@ static size_t derive_items(const uint8_t *data, size_t size, struct name *names)
     n = add_name(names, n, "0000000000.unknown.host", 23, 42);
     n = add_name(names, n, "zzzz.unknown.host", 17, 7);
     n = add_name(names, n, "bad name", 8, 10); /* a space: never cached */
-    n = add_name(names, n, "\x7f"
-                           "del",
+    n = add_name(names, n,
+                 "\x7f"
+                 "del",
                  4, 3);
     qsort(names, n, sizeof(*names), cmp_name);
     size_t out = 0;
@@ -139,8 +140,8 @@ static size_t make_items(const struct name *names, size_t n, struct sizecache_it
 {
     size_t cacheable = 0;
     for (size_t i = 0; i < n; i++) {
-        items[i] = (struct sizecache_item){.base = names[i].s, .base_len = names[i].len,
-                                           .physical = names[i].physical};
+        items[i] = (struct sizecache_item){
+            .base = names[i].s, .base_len = names[i].len, .physical = names[i].physical};
         cacheable += sizecache_name_ok(names[i].s, names[i].len);
     }
     return cacheable;

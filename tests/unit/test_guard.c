@@ -80,7 +80,7 @@ static void test_backoff_then_ban(void **state)
     struct guard *g = mk(&p);
     uint32_t want[] = {100, 200, 400, 800, 1000};
     for (int i = 0; i < 5; i++) {
-        char pw[16];
+        char pw[24];
         snprintf(pw, sizeof(pw), "pw%d", i);
         assert_int_equal(check(g, 1000, "192.0.2.1", "alice"), GUARD_PROCEED);
         assert_int_equal(record_failure(g, 1000, "192.0.2.1", "alice", pw), want[i]);
@@ -92,7 +92,7 @@ static void test_backoff_then_ban(void **state)
     assert_int_equal(check(g, 1061, "192.0.2.1", "alice"), GUARD_PROCEED); /* expired */
     /* A second ban of the same address lasts twice as long. */
     for (int i = 0; i < 5; i++) {
-        char pw[16];
+        char pw[24];
         snprintf(pw, sizeof(pw), "again%d", i);
         record_failure(g, 1100, "192.0.2.1", "alice", pw);
     }
@@ -111,7 +111,7 @@ static void test_prefix_ban_v6(void **state)
     p.ban_prefix_failures = 4;
     p.spray_password_accounts = 1000;
     struct guard *g = mk(&p);
-    char ip[64], pw[16];
+    char ip[64], pw[24];
     for (int i = 0; i < 4; i++) {
         snprintf(ip, sizeof(ip), "2001:db8:1:%x::1", i + 1); /* four /64s in one /48 */
         snprintf(pw, sizeof(pw), "p%d", i);
@@ -134,7 +134,7 @@ static void test_lock_spares_known_source(void **state)
     struct guard_source home = src("198.51.100.7");
     guard_success(g, 10, &home, "carol");
     assert_non_null(strstr(events, "[new 198.51.100.7 0]"));
-    char ip[32], pw[16];
+    char ip[32], pw[24];
     for (int i = 0; i < 6; i++) {
         snprintf(ip, sizeof(ip), "203.0.%d.1", i);
         snprintf(pw, sizeof(pw), "x%d", i);
@@ -147,7 +147,7 @@ static void test_lock_spares_known_source(void **state)
     assert_true(guard_unlock(g, "carol"));
     assert_int_equal(check(g, 23, "203.0.113.9", "carol"), GUARD_PROCEED);
     /* The real user's own typos, from the known device, never lock the account. */
-    char typo[16];
+    char typo[24];
     for (int i = 0; i < 10; i++) {
         snprintf(typo, sizeof(typo), "typo%d", i);
         record_failure(g, 24, "198.51.100.7", "carol", typo);
@@ -206,7 +206,7 @@ static void test_trusted(void **state)
     p.n_trusted = 1;
     struct guard *g = mk(&p);
     for (int i = 0; i < 5; i++) {
-        char pw[8];
+        char pw[24];
         snprintf(pw, sizeof(pw), "t%d", i);
         record_failure(g, 1, "192.0.2.9", "gina", pw);
     }
