@@ -57,7 +57,7 @@ unit: $(UNIT_BIN)
 # Integration tests start the real daemon on loopback and drive it with real clients.
 PYTEST := /usr/bin/python3 -m pytest
 integration: all
-	POPSD_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration
+	POPSD_BUILD=$(abspath $(BUILD)) $(PYTEST) -q $(if $(filter 1,$(SAN)),-m "not slow") tests/integration
 
 # Fuzz targets: libFuzzer + ASan + UBSan, one per parser of untrusted input.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -95,6 +95,10 @@ demo: all
 build/popsbench: bench/popsbench.c
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+# The defence engine under simulated attack, with its default settings (figures for README.md).
+build/guard-sim: bench/guard_sim.c $(BUILD)/libpopsd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpopsd.a $(PKG_LIBS)
 
 bench: all build/popsbench
 	bash bench/run.sh

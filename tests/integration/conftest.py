@@ -9,6 +9,10 @@ from popsd_harness import PKI, Server
 PASSWORD = "correct horse battery"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long checks that the ASan/UBSan run skips (make SAN=1 integration)")
+
+
 @pytest.fixture(scope="session")
 def pki():
     d = tempfile.mkdtemp(prefix="popsd-pki-")

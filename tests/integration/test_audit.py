@@ -178,6 +178,7 @@ def test_certificate_problems_fail(apki, which, fid, needle):
     assert fid in r["grade_rule"]
 
 
+@pytest.mark.slow  # external scanners: agreement, not memory safety; skipped in the sanitizer run
 @pytest.mark.parametrize("target", ["strong", "weak"])
 def test_nmap_agrees_on_protocols_and_suites(apki, request, target):
     if shutil.which("nmap") is None:
@@ -188,6 +189,7 @@ def test_nmap_agrees_on_protocols_and_suites(apki, request, target):
     assert suites(r) == theirs
 
 
+@pytest.mark.slow  # external scanners: agreement, not memory safety; skipped in the sanitizer run
 def test_testssl_agrees_on_protocols(apki, weak, tmp_path):
     if shutil.which("testssl") is None and shutil.which("testssl.sh") is None:
         pytest.skip("testssl.sh is not installed")
@@ -273,6 +275,7 @@ def test_dovecot_starttls(apki, dovecot):
     assert r["grade"] != "F", r["grade_rule"]
 
 
+@pytest.mark.slow  # external scanners: agreement, not memory safety; skipped in the sanitizer run
 def test_dovecot_implicit_tls_agrees_with_nmap(apki, dovecot):
     _, r = audit_json(*tls_args(apki, dovecot.sport))
     assert accepted(r) == {"TLSv1.2", "TLSv1.3"}
@@ -282,6 +285,7 @@ def test_dovecot_implicit_tls_agrees_with_nmap(apki, dovecot):
     assert suites(r) == {k: sorted(v) for k, v in nmap_ciphers(dovecot.sport).items()}
 
 
+@pytest.mark.slow  # external scanners: agreement, not memory safety; skipped in the sanitizer run
 def test_dovecot_starttls_agrees_with_testssl(apki, dovecot, tmp_path):
     if shutil.which("testssl") is None and shutil.which("testssl.sh") is None:
         pytest.skip("testssl.sh is not installed")

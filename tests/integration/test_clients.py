@@ -3,6 +3,8 @@ and byte-for-byte comparison of what they download with what is on disk."""
 import os
 import subprocess
 
+import pytest
+
 from conftest import PASSWORD
 
 USER = "alice@example.com"
@@ -42,6 +44,7 @@ def test_curl_starttls_required(server):
     assert r.stdout.startswith(b"1 ")
 
 
+@pytest.mark.slow  # 50 MiB: minutes under ASan; the streaming code is the same as for small messages
 def test_curl_large_message_byte_for_byte(make_server):
     s = make_server()
     s.add_user(USER, PASSWORD)
