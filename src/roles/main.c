@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "roles/roles.h"
+#include "tls/tls.h"
 
 #ifndef POPSD_VERSION
 #define POPSD_VERSION "0.1.0"
@@ -65,10 +66,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "popsd: %s\n", err.msg);
             return 1;
         }
-        if (mode == 'n')
+        if (mode == 'n') {
             conf_print(&c, stdout);
-        else
-            printf("popsd: configuration %s is valid\n", conf_path);
+            return 0;
+        }
+        /* Load the certificates and keys the way a front will, so -t catches a
+         * key that does not match its certificate or a broken chain. */
+        struct tls_server *ts = NULL;
+        if (tls_server_new(&c, &ts, &err) < 0) {
+            fprintf(stderr, "popsd: %s\n", err.msg);
+            return 1;
+        }
+        tls_server_free(&ts);
+        printf("popsd: configuration %s is valid\n", conf_path);
         return 0;
     }
     char exe[PATH_MAX];

@@ -128,3 +128,12 @@ def test_sighup_reloads_certificate_without_dropping_sessions(make_server, pki):
     assert rc == 0, out
     assert r.cmd("QUIT").startswith("+OK")
 
+
+
+def test_mismatched_key_caught_by_config_check(make_server, pki):
+    crt, _ = pki.issue("mismatch-a", ["localhost"])
+    _, key = pki.issue("mismatch-b", ["localhost"])
+    s = make_server(certs=[(crt, key)])
+    from popsd_harness import POPSD
+    r = subprocess.run([POPSD, "-t", "-c", s.conf_path], capture_output=True, text=True)
+    assert r.returncode != 0 and "[certificate c0]" in r.stderr, r.stderr
