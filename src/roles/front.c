@@ -22,6 +22,7 @@
 #include "roles/front.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
+#include "sandbox/seccomp.h"
 
 static void source_key(const struct sockaddr *sa, uint8_t key[16])
 {
@@ -239,6 +240,9 @@ int front_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     log_event(LOG_LVL_INFO, "started", "worker=%u listeners=%zu user=%s chroot=%s", f.worker, n,
               f.conf.mail_user, f.chrooted ? f.conf.mail_root : "-");
+    /* Last step of set-up: from here on the front can only serve. */
+    if (sandbox_seccomp_front(&err) < 0)
+        log_fatal("%s", err.msg);
     event_base_dispatch(f.base);
     log_event(LOG_LVL_INFO, "exiting", "worker=%u", f.worker);
     return 0;
