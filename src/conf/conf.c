@@ -124,6 +124,8 @@ void conf_defaults(struct conf *c)
     c->auth_threads = 2;
     c->argon2_m_kib = 65536;
     c->argon2_t = 3;
+    c->cache_ttl_ms = 300000;
+    c->cache_size = 65536;
     c->delay_max_ms = 15000;
     c->window_ms = 3600000;
     c->ban_failures = 10;
@@ -311,6 +313,10 @@ static int userdb_key(struct parse_ctx *p, const char *k, const char *v)
         return set_u32(p, &c->argon2_m_kib, v, 8, 4194304);
     if (strcmp(k, "argon2_iterations") == 0)
         return set_u32(p, &c->argon2_t, v, 1, 100);
+    if (strcmp(k, "cache_ttl") == 0)
+        return set_ms(p, &c->cache_ttl_ms, v, 0);
+    if (strcmp(k, "cache_size") == 0)
+        return set_u32(p, &c->cache_size, v, 16, 16777216);
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [userdb]", k);
     return 0;
 }
@@ -776,9 +782,10 @@ void conf_print(const struct conf *c, FILE *out)
         fprintf(out, "\n[certificate %s]\ncert = %s\nkey = %s\n", c->certs[i].name, c->certs[i].cert,
                 c->certs[i].key);
     fprintf(out, "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nthreads = %u\n"
-                 "argon2_memory_kib = %u\nargon2_iterations = %u\n",
+                 "argon2_memory_kib = %u\nargon2_iterations = %u\ncache_ttl = %llus\ncache_size = %u\n",
             c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
-            c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t);
+            c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t,
+            (unsigned long long)(c->cache_ttl_ms / 1000), c->cache_size);
     fprintf(out, "\n[mail]\nlocation = %s\nroot = %s\ncreate = %s\n", c->mail_location, c->mail_root,
             c->mail_create ? "yes" : "no");
     char d[9][32];

@@ -79,6 +79,8 @@ struct conf {
     bool allow_weak_schemes;
     unsigned auth_threads;
     uint32_t argon2_m_kib, argon2_t; /* cost for the dummy hash and new hashes */
+    uint64_t cache_ttl_ms;           /* verified-credential cache; 0 = off */
+    uint32_t cache_size;
 
     /* [mail] */
     char mail_location[CONF_PATH_MAX]; /* template with %u %n %d, under mail_root */

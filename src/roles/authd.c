@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/credcache.h"
 #include "auth/pwscheme.h"
 #include "auth/userdb.h"
 #include "common/log.h"
@@ -67,6 +68,7 @@ static struct {
     int done_pipe[2];
     uint64_t login_delay_key;
     struct guard *guard;
+    struct credcache *cache;
     struct {
         uint64_t h;
         time_t at;
@@ -135,7 +137,12 @@ static void verify(struct userdb *db, struct job *j)
         return;
     }
     const char *hash = found ? e.pwhash : A.dummy;
-    int ok = pwscheme_verify(hash, q->secret, q->secret_len, A.conf.allow_weak_schemes, &err);
+    /* A polling client's right password, verified minutes ago against this very
+     * stored hash, skips the hash; a wrong one can never be in the cache. */
+    bool cached = found && credcache_hit(A.cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);
+    int ok = cached ? 1 : pwscheme_verify(hash, q->secret, q->secret_len, A.conf.allow_weak_schemes, &err);
+    if (found && ok == 1 && !cached)
+        credcache_put(A.cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);
     if (found && ok < 0)
         log_event(LOG_LVL_ERR, "bad_password_hash", "user=%s detail=%s",
                   log_quote(qn, sizeof(qn), e.name, strlen(e.name)), err.msg);
@@ -428,6 +435,9 @@ int authd_main(int argc, char **argv)
         log_fatal("event_new failed");
     authd_alert_start(A.base);
     A.guard = authd_defence_init(&A.conf, A.base);
+    A.cache = credcache_new(A.conf.cache_size, (uint32_t)(A.conf.cache_ttl_ms / 1000));
+    if (A.cache == NULL)
+        log_fatal("cannot create the credential cache");
     if (control)
         authd_defence_control(3 + (int)nfronts);
     A.n_fronts = A.n_open = nfronts;
