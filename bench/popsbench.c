@@ -16,11 +16,13 @@
  *       "READY n" and the ready file), holds them until SIGUSR1/SIGTERM/SIGINT or
  *       MAXHOLD seconds, then sends QUIT on each and expects +OK (a session the
  *       server dropped is an error).
- *   popsbench handshake -p PORT [-c CLIENTS] [-d SECONDS | -n COUNT]
- *       Connect, TLS handshake, read the "+OK" greeting, close.
- *   popsbench serve     -p PORT --cert FILE --key FILE
+ *   popsbench handshake -p PORT [-c CLIENTS] [-d SECONDS | -n COUNT] [--resume]
+ *       Connect, TLS handshake, read the "+OK" greeting, close. With --resume each
+ *       slot offers the last session ticket it got (TLS 1.3 PSK with (EC)DHE).
+ *   popsbench serve     -p PORT --cert FILE --key FILE [--tickets N]
  *       A trivial TLS 1.3 server: handshake, "+OK" greeting, wait for the client
- *       to close. Against it, "handshake" measures the TLS cost alone.
+ *       to close. Against it, "handshake" measures the TLS cost alone. --tickets:
+ *       session tickets sent per handshake (OpenSSL's default is 2).
  *   popsbench genmsg    -s BYTES -i INDEX -o FILE
  *       Writes a self-checking message (LF line endings, lines that need
  *       dot-stuffing) and prints "FILE_BYTES WIRE_BYTES" (WIRE = CRLF octets).
@@ -29,9 +31,9 @@
  *
  * Message checks: the byte count of every RETR (after undoing dot-stuffing,
  * without the terminating ".") must equal the size LIST gave; lines must end in
- * CRLF; and each message carries "X-Bench-Body: SIZE HASH", the octet count and
- * a hash of its body in wire form, which the client recomputes (--no-check
- * accepts messages without that header). Output: one JSON line, then one human
+ * CRLF; and each message carries "X-Bench-Check: SIZE HASH", the octet count
+ * and a hash of all its other lines in wire form, which the client recomputes
+ * (--no-check accepts messages without that header). Output: one JSON line, then one human
  * line, on stdout. Exit status 0 if there was no error, 1 otherwise. */
 #include <arpa/inet.h>
 #include <crypt.h>
@@ -218,7 +220,8 @@ static struct {
     uint64_t count, nusers, first_user, bulk_msgs, max_errors, gen_size, gen_index;
     double duration, warmup, timeout;
     long long expect_msgs, expect_octets;
-    bool require_check, duration_set, count_set;
+    bool require_check, duration_set, count_set, resume;
+    long tickets;
 } O = {
     .host = "127.0.0.1",
     .sni = "localhost",
@@ -233,6 +236,7 @@ static struct {
     .expect_msgs = -1,
     .expect_octets = -1,
     .require_check = true,
+    .tickets = -1,
 };
 
 static void usage(void)
@@ -241,7 +245,7 @@ static void usage(void)
           "  -H HOST  -p PORT  -c CLIENTS  -d SECONDS  -n COUNT  -w WARMUP  -t TIMEOUT\n"
           "  -u USERFMT (%u = number)  -U NUSERS  -B FIRST  -P PASSWORD  -e STAT_MSGS  -E STAT_OCTETS\n"
           "  -m BULK_MSGS  -l LABEL  --sni NAME  --ca FILE  --ready-file FILE  --max-errors N  --no-check\n"
-          "  serve: --cert FILE --key FILE   genmsg: -s BYTES -i INDEX -o FILE   passwd: -B FIRST -N COUNT\n",
+          "  handshake: --resume   serve: --cert FILE --key FILE [--tickets N]   genmsg: -s BYTES -i INDEX -o FILE   passwd: -B FIRST -N COUNT\n",
           stderr);
     exit(2);
 }
@@ -263,12 +267,13 @@ static void parse_args(int argc, char **argv)
         }
     if (!found)
         usage();
-    enum { OPT_SNI = 256, OPT_CA, OPT_READY, OPT_MAXERR, OPT_NOCHECK, OPT_CERT, OPT_KEY };
+    enum { OPT_SNI = 256, OPT_CA, OPT_READY, OPT_MAXERR, OPT_NOCHECK, OPT_CERT, OPT_KEY, OPT_RESUME, OPT_TICKETS };
     static const struct option lo[] = {
         {"sni", required_argument, NULL, OPT_SNI},         {"ca", required_argument, NULL, OPT_CA},
         {"ready-file", required_argument, NULL, OPT_READY}, {"max-errors", required_argument, NULL, OPT_MAXERR},
         {"no-check", no_argument, NULL, OPT_NOCHECK},      {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},         {NULL, 0, NULL, 0}};
+        {"key", required_argument, NULL, OPT_KEY},         {"resume", no_argument, NULL, OPT_RESUME},
+        {"tickets", required_argument, NULL, OPT_TICKETS}, {NULL, 0, NULL, 0}};
     optind = 2;
     int ch;
     while ((ch = getopt_long(argc, argv, "H:p:c:d:n:w:t:u:U:B:P:e:E:m:l:s:i:o:N:", lo, NULL)) != -1) {
@@ -298,6 +303,8 @@ static void parse_args(int argc, char **argv)
         case OPT_NOCHECK: O.require_check = false; break;
         case OPT_CERT: O.cert = optarg; break;
         case OPT_KEY: O.key = optarg; break;
+        case OPT_RESUME: O.resume = true; break;
+        case OPT_TICKETS: O.tickets = (long)opt_u64(optarg, "tickets"); break;
         default: usage();
         }
     }
@@ -412,6 +419,8 @@ static struct {
     uint64_t bulk_t0, bulk_t1;
     char tls_version[32], tls_cipher[64], tls_group[32], cert_desc[96];
     uint32_t *restart, *restart_now;
+    SSL_SESSION **sess; /* --resume: the session each slot offers next */
+    uint64_t resumed;
     size_t nrestart;
     /* idle */
     uint64_t idle_up, idle_est, idle_next, idle_quit_ok;
@@ -628,12 +637,12 @@ static bool retr_end(struct conn *c)
     if (c->have_check) {
         uint64_t h = bh_final(&c->bh);
         if (c->body_bytes != c->chk_size || h != c->chk_hash) {
-            fail(c, E_CHECK, "RETR %" PRIu64 " body %" PRIu64 " octets hash %016" PRIx64 ", expected %" PRIu64
+            fail(c, E_CHECK, "RETR %" PRIu64 ": %" PRIu64 " octets hash %016" PRIx64 ", expected %" PRIu64
                              " / %016" PRIx64, c->retr_no, c->body_bytes, h, c->chk_size, c->chk_hash);
             return false;
         }
     } else if (O.require_check) {
-        fail(c, E_CHECK, "RETR %" PRIu64 ": no X-Bench-Body header", c->retr_no);
+        fail(c, E_CHECK, "RETR %" PRIu64 ": no X-Bench-Check header", c->retr_no);
         return false;
     }
     c->retr_total += c->retr_bytes;
@@ -642,31 +651,28 @@ static bool retr_end(struct conn *c)
     return true;
 }
 
-/* One line of a RETR body, dot-stuffing undone, CRLF included. */
+/* One line of a RETR answer, dot-stuffing undone, CRLF included. Every line
+ * but the X-Bench-Check header itself goes into the check. */
 static void retr_line(struct conn *c, const char *p, size_t n)
 {
     c->retr_bytes += n;
-    if (c->in_body) {
+    static const char hdr[] = "X-Bench-Check: ";
+    if (c->in_body || c->have_check || n <= sizeof(hdr) - 1 || memcmp(p, hdr, sizeof(hdr) - 1) != 0) {
+        if (n == 2)
+            c->in_body = true;
         bh_feed(&c->bh, p, n);
         c->body_bytes += n;
         return;
     }
-    if (n == 2) {
-        c->in_body = true;
-        return;
-    }
-    static const char hdr[] = "X-Bench-Body: ";
-    if (n > sizeof(hdr) - 1 && memcmp(p, hdr, sizeof(hdr) - 1) == 0) {
-        const char *s = p + sizeof(hdr) - 1, *end = p + n - 2;
-        const char *sp = memchr(s, ' ', (size_t)(end - s));
-        if (sp != NULL && parse_u64(s, (size_t)(sp - s), &c->chk_size) && end - sp == 17) {
-            char hex[17];
-            memcpy(hex, sp + 1, 16);
-            hex[16] = '\0';
-            char *e;
-            c->chk_hash = strtoull(hex, &e, 16);
-            c->have_check = *e == '\0';
-        }
+    const char *s = p + sizeof(hdr) - 1, *end = p + n - 2;
+    const char *sp = memchr(s, ' ', (size_t)(end - s));
+    if (sp != NULL && parse_u64(s, (size_t)(sp - s), &c->chk_size) && end - sp == 17) {
+        char hex[17];
+        memcpy(hex, sp + 1, 16);
+        hex[16] = '\0';
+        char *e;
+        c->chk_hash = strtoull(hex, &e, 16);
+        c->have_check = *e == '\0';
     }
 }
 
@@ -804,6 +810,17 @@ static int on_line(struct conn *c, const char *p, size_t n)
     }
     switch (c->st) {
     case ST_HS_GREETING:
+        if (O.resume) {
+            /* TLS 1.3 tickets arrive after the handshake; the greeting came after them. */
+            G.resumed += SSL_session_reused(c->ssl) == 1;
+            SSL_SESSION *ns = SSL_get1_session(c->ssl);
+            if (ns != NULL && SSL_SESSION_is_resumable(ns)) {
+                SSL_SESSION_free(G.sess[c->slot]);
+                G.sess[c->slot] = ns;
+            } else {
+                SSL_SESSION_free(ns);
+            }
+        }
         session_done(c);
         return LINE_GONE;
     case ST_GREETING:
@@ -1021,6 +1038,8 @@ static void start_conn(uint32_t slot)
         die("SSL_new failed");
     if (O.sni != NULL)
         SSL_set_tlsext_host_name(c->ssl, O.sni);
+    if (O.resume && G.sess[slot] != NULL)
+        SSL_set_session(c->ssl, G.sess[slot]);
     if (connect(c->fd, (struct sockaddr *)&G.addr, G.addrlen) < 0 && errno != EINPROGRESS) {
         fail(c, E_CONNECT, "connect: %s", strerror(errno));
         return;
@@ -1050,9 +1069,13 @@ static void client_ctx(void)
     SSL_CTX_set_min_proto_version(G.ctx, TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(G.ctx, TLS1_3_VERSION);
     SSL_CTX_set_mode(G.ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* Every session is a full handshake: no resumption. */
-    SSL_CTX_set_session_cache_mode(G.ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(G.ctx, SSL_OP_NO_TICKET);
+    /* Every session is a full handshake unless --resume. */
+    if (O.resume) {
+        SSL_CTX_set_session_cache_mode(G.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    } else {
+        SSL_CTX_set_session_cache_mode(G.ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(G.ctx, SSL_OP_NO_TICKET);
+    }
     if (O.ca != NULL) {
         if (SSL_CTX_load_verify_locations(G.ctx, O.ca, NULL) != 1)
             die("cannot load CA file %s", O.ca);
@@ -1117,6 +1140,8 @@ static void report(void)
                G.bytes, mbs);
         print_errors_json();
         print_tls_json();
+        if (O.resume)
+            printf(",\"resumed\":%" PRIu64, G.resumed);
         printf("}\n");
         printf("# %s %s: %u clients, %zu sessions in %.2f s = %.1f sessions/s; latency p50 %.2f ms, p90 %.2f ms, "
                "p99 %.2f ms; %.2f MB/s of messages; %" PRIu64 " errors; %s %s %s\n",
@@ -1212,6 +1237,7 @@ static int run_client(void)
     G.conns = xcalloc(G.nconns, sizeof(struct conn));
     G.restart = xcalloc(G.nconns, sizeof(uint32_t));
     G.restart_now = xcalloc(G.nconns, sizeof(uint32_t));
+    G.sess = xcalloc(G.nconns, sizeof(SSL_SESSION *));
     for (uint32_t i = 0; i < G.nconns; i++) {
         G.conns[i].fd = -1;
         G.conns[i].slot = i;
@@ -1225,7 +1251,8 @@ static int run_client(void)
 
     G.t0 = now_ns();
     G.t_measure = G.t0 + (uint64_t)(O.warmup * 1e9);
-    G.t_end = O.duration_set ? G.t_measure + (uint64_t)(O.duration * 1e9) : UINT64_MAX;
+    /* In idle mode -d bounds the hold, not the set-up (that is bounded by -t per session). */
+    G.t_end = O.duration_set && O.mode != M_IDLE ? G.t_measure + (uint64_t)(O.duration * 1e9) : UINT64_MAX;
     uint64_t hold_end = UINT64_MAX;
     unsigned initial = O.mode == M_IDLE ? O.clients : G.nconns;
     for (uint32_t i = 0; i < initial; i++)
@@ -1301,6 +1328,8 @@ static int run_serve(void)
         die("SSL_CTX_new failed");
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (O.tickets >= 0)
+        SSL_CTX_set_num_tickets(ctx, (size_t)O.tickets);
     if (SSL_CTX_use_certificate_chain_file(ctx, O.cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, O.key, SSL_FILETYPE_PEM) != 1)
         die("cannot load %s / %s", O.cert, O.key);
@@ -1434,18 +1463,6 @@ static int run_genmsg(void)
         blen += len;
         body[blen++] = '\n';
     }
-    /* Hash and size of the body as it travels: LF -> CRLF. */
-    struct bhash bh;
-    bh_init(&bh);
-    uint64_t wire = 0;
-    size_t s = 0;
-    for (size_t i = 0; i < blen; i++)
-        if (body[i] == '\n') {
-            bh_feed(&bh, body + s, i - s);
-            bh_feed(&bh, "\r\n", 2);
-            wire += i - s + 2;
-            s = i + 1;
-        }
     char hdr[1024];
     int hl = snprintf(hdr, sizeof(hdr),
                       "Return-Path: <bench@bench.example>\n"
@@ -1455,22 +1472,39 @@ static int run_genmsg(void)
                       "Date: Mon, 01 Jan 2024 00:00:00 +0000\n"
                       "Message-ID: <%" PRIu64 ".%" PRIu64 ".popsbench@bench.example>\n"
                       "MIME-Version: 1.0\n"
-                      "Content-Type: text/plain; charset=us-ascii\n"
-                      "X-Bench-Body: %" PRIu64 " %016" PRIx64 "\n"
-                      "\n",
-                      O.gen_index, O.gen_size, O.gen_index, O.gen_size, wire, bh_final(&bh));
-    if (hl < 0 || (size_t)hl >= sizeof(hdr))
+                      "Content-Type: text/plain; charset=us-ascii\n",
+                      O.gen_index, O.gen_size, O.gen_index, O.gen_size);
+    if (hl < 0 || (size_t)hl >= sizeof(hdr) - 2)
         die("header too long");
-    size_t hdr_lines = 0;
-    for (int i = 0; i < hl; i++)
-        hdr_lines += hdr[i] == '\n';
+    memcpy(hdr + hl, "\n", 2); /* the empty line that ends the header */
+    hl++;
+    /* Size and hash of everything but the check line, as it travels: LF -> CRLF. */
+    struct bhash bh;
+    bh_init(&bh);
+    uint64_t wire = 0;
+    const char *parts[2] = {hdr, body};
+    size_t lens[2] = {(size_t)hl, blen};
+    for (int k = 0; k < 2; k++) {
+        size_t s = 0;
+        for (size_t i = 0; i < lens[k]; i++)
+            if (parts[k][i] == '\n') {
+                bh_feed(&bh, parts[k] + s, i - s);
+                bh_feed(&bh, "\r\n", 2);
+                wire += i - s + 2;
+                s = i + 1;
+            }
+    }
+    char chk[96];
+    int cl = snprintf(chk, sizeof(chk), "X-Bench-Check: %" PRIu64 " %016" PRIx64 "\n", wire, bh_final(&bh));
     FILE *f = fopen(O.out, "wb");
     if (f == NULL)
         die("%s: %s", O.out, strerror(errno));
-    if (fwrite(hdr, 1, (size_t)hl, f) != (size_t)hl || fwrite(body, 1, blen, f) != blen || fclose(f) != 0)
+    /* The check line goes last in the header, before the empty line. */
+    if (fwrite(hdr, 1, (size_t)hl - 1, f) != (size_t)hl - 1 || fwrite(chk, 1, (size_t)cl, f) != (size_t)cl ||
+        fwrite("\n", 1, 1, f) != 1 || fwrite(body, 1, blen, f) != blen || fclose(f) != 0)
         die("%s: write failed", O.out);
-    uint64_t file_bytes = (uint64_t)hl + blen;
-    printf("%" PRIu64 " %" PRIu64 "\n", file_bytes, file_bytes + hdr_lines + (wire - blen));
+    uint64_t file_bytes = (uint64_t)hl + (uint64_t)cl + blen;
+    printf("%" PRIu64 " %" PRIu64 "\n", file_bytes, wire + (uint64_t)cl + 1);
     free(body);
     return 0;
 }
