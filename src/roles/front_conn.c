@@ -21,9 +21,9 @@
 #include "roles/front.h"
 #include "store/dotstuff.h"
 
-#define STREAM_CHUNK 16384
-#define STREAM_HIGH (256 * 1024) /* stop reading the file above this much queued output */
-#define STREAM_LOW (64 * 1024)   /* refill when the client has taken the output down to this */
+#define STREAM_CHUNK 65536
+#define STREAM_HIGH (512 * 1024) /* stop reading the file above this much queued output */
+#define STREAM_LOW (128 * 1024)  /* refill when the client has taken the output down to this */
 #define INPUT_HIGH (16 * 1024)   /* stop reading the socket while this much input waits */
 
 struct front_conn {

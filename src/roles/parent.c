@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -485,9 +486,22 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     event_add(P.kill_timer, &tv);
 }
 
+/* Each idle session holds a few descriptors (socket, Maildir, lock): lift the
+ * soft limit to the hard one so the connection caps, not EMFILE, decide. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_event(LOG_LVL_WARN, "fd_limit", "detail=\"cannot raise RLIMIT_NOFILE\"");
+    }
+}
+
 int parent_main(const char *conf_path, const char *exe)
 {
     struct error err = {{0}};
+    raise_fd_limit();
     P.conf_path = conf_path;
     P.exe = exe;
     if (conf_load(conf_path, &P.conf, &err) < 0)

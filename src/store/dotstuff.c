@@ -40,10 +40,12 @@ static void end_of_line(struct dotstuff *st)
         st->done = true;
 }
 
-size_t dotstuff_feed(struct dotstuff *st, const unsigned char *in, size_t len, unsigned char *out)
+/* The header, byte by byte: it is short, and only here does the empty line
+ * that ends it need watching. Returns the input position where it stopped. */
+static size_t feed_header(struct dotstuff *st, const unsigned char *in, size_t len, unsigned char *out, size_t *op)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len && !st->done; i++) {
+    size_t o = *op, i = 0;
+    for (; i < len && !st->done && !st->in_body; i++) {
         unsigned char c = in[i];
         if (c == '\n') {
             if (!st->last_cr) {
@@ -58,12 +60,47 @@ size_t dotstuff_feed(struct dotstuff *st, const unsigned char *in, size_t len, u
         }
         if (st->at_line_start && c == '.')
             out[o++] = '.';
-        if (!st->in_body && (c != '\r' || st->last_cr))
+        if (c != '\r' || st->last_cr)
             st->header_line_empty = false; /* "" and "\r" before LF are both an empty line */
         out[o++] = c;
         st->wire_bytes++;
         st->last_cr = (c == '\r');
         st->at_line_start = false;
+    }
+    *op = o;
+    return i;
+}
+
+size_t dotstuff_feed(struct dotstuff *st, const unsigned char *in, size_t len, unsigned char *out)
+{
+    size_t o = 0;
+    size_t i = feed_header(st, in, len, out, &o);
+    /* The body, a line at a time: copy each run up to its LF whole (the bulk
+     * of RETR's work), deciding only at line starts and line ends. */
+    while (i < len && !st->done) {
+        if (st->at_line_start && in[i] == '.')
+            out[o++] = '.';
+        const unsigned char *lf = memchr(in + i, '\n', len - i);
+        size_t end = lf != NULL ? (size_t)(lf - in) : len;
+        size_t n = end - i;
+        memcpy(out + o, in + i, n);
+        o += n;
+        st->wire_bytes += n;
+        if (n > 0) {
+            st->last_cr = in[end - 1] == '\r';
+            st->at_line_start = false;
+        }
+        if (lf == NULL)
+            break;
+        if (!st->last_cr) {
+            out[o++] = '\r';
+            st->wire_bytes++;
+        }
+        out[o++] = '\n';
+        st->wire_bytes++;
+        st->last_cr = false;
+        end_of_line(st);
+        i = end + 1;
     }
     return o;
 }
