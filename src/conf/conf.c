@@ -159,6 +159,17 @@ static int set_str(struct parse_ctx *p, char *dst, size_t dstsz, const char *val
         snprintf(p->msg, sizeof(p->msg), "value must be 1..%zu characters", dstsz - 1);
         return 0;
     }
+    /* A leading ';' or '#' would read back as a comment in `popsd -n` output;
+     * control bytes have no business in a name or a path. */
+    if (value[0] == ';' || value[0] == '#') {
+        snprintf(p->msg, sizeof(p->msg), "a value must not start with '%c'", value[0]);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+            snprintf(p->msg, sizeof(p->msg), "control character in value");
+            return 0;
+        }
     memcpy(dst, value, n + 1);
     return 1;
 }
@@ -224,8 +235,15 @@ static int server_key(struct parse_ctx *p, const char *k, const char *v)
         return set_str(p, c->auth_user, sizeof(c->auth_user), v);
     if (strcmp(k, "mail_user") == 0)
         return set_str(p, c->mail_user, sizeof(c->mail_user), v);
-    if (strcmp(k, "implementation") == 0)
+    if (strcmp(k, "implementation") == 0) {
+        /* It goes on the wire in CAPA: printable ASCII only. */
+        for (const char *q = v; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e) {
+                snprintf(p->msg, sizeof(p->msg), "implementation must be printable ASCII");
+                return 0;
+            }
         return set_str(p, c->implementation, sizeof(c->implementation), v);
+    }
     if (strcmp(k, "log") == 0) {
         if (strcmp(v, "syslog") == 0 || strcmp(v, "stderr") == 0) {
             c->log_syslog = strcmp(v, "syslog") == 0;
@@ -326,8 +344,15 @@ static int mail_key(struct parse_ctx *p, const char *k, const char *v)
     struct conf *c = p->c;
     if (strcmp(k, "location") == 0)
         return set_path(p, c->mail_location, v);
-    if (strcmp(k, "root") == 0)
-        return set_path(p, c->mail_root, v);
+    if (strcmp(k, "root") == 0) {
+        if (!set_path(p, c->mail_root, v))
+            return 0;
+        /* "/var/vmail/" and "//" mean "/var/vmail" and "/": one spelling for every later comparison. */
+        size_t n = strlen(c->mail_root);
+        while (n > 1 && c->mail_root[n - 1] == '/')
+            c->mail_root[--n] = '\0';
+        return 1;
+    }
     if (strcmp(k, "create") == 0)
         return set_bool(p, &c->mail_create, v);
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [mail]", k);

@@ -1,5 +1,7 @@
 #include "ipc/spawn.h"
 
+#include "common/strnum.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -38,4 +40,14 @@ pid_t ipc_spawn(const char *exe, char *const argv[], const int *fds, int nfds, s
     if (pid == 0)
         child_exec(exe, argv, fds, nfds);
     return pid;
+}
+
+void ipc_report_ready(const char *fd_arg)
+{
+    uint32_t fd;
+    if (fd_arg == NULL || strnum_u32_str(fd_arg, &fd) < 0 || fd < 3 || fd > 1024)
+        return;
+    ssize_t w = write((int)fd, "R", 1);
+    (void)w; /* a parent that went away has nothing to be told */
+    close((int)fd);
 }

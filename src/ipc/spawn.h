@@ -11,4 +11,8 @@
 /* Returns the child's pid or -1. argv[0] is ignored and replaced by exe. */
 pid_t ipc_spawn(const char *exe, char *const argv[], const int *fds, int nfds, struct error *err);
 
+/* In a child: tells the parent this child is set up (one byte on the fd named
+ * by "-r FD"), then closes it. NULL or a bad number does nothing. */
+void ipc_report_ready(const char *fd_arg);
+
 #endif

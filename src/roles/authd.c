@@ -30,6 +30,7 @@
 #include "roles/authd_alert.h"
 #include "roles/authd_defence.h"
 #include "roles/authd_metrics.h"
+#include "ipc/spawn.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
 
@@ -369,13 +370,14 @@ static void drain_cb(evutil_socket_t sig, short what, void *arg)
 
 int authd_main(int argc, char **argv)
 {
+    const char *ready_arg = NULL;
     const char *conf_path = CONF_PATH_DEFAULT;
     uint32_t nfronts = 0;
     bool control = false;
     int opt;
     optind = 1;
     const char *metrics_arg = NULL;
-    while ((opt = getopt(argc, argv, "x:c:n:km:")) != -1) {
+    while ((opt = getopt(argc, argv, "x:c:n:km:r:")) != -1) {
         if (opt == 'k')
             control = true;
         else if (opt == 'c')
@@ -384,6 +386,8 @@ int authd_main(int argc, char **argv)
             log_fatal("bad -n");
         else if (opt == 'm')
             metrics_arg = optarg;
+        else if (opt == 'r')
+            ready_arg = optarg;
     }
     log_set_role("authd");
     struct error err = {{0}};
@@ -461,6 +465,7 @@ int authd_main(int argc, char **argv)
     signal(SIGINT, SIG_IGN); /* the parent decides when we stop */
     log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s dummy_scheme=%s", nfronts, nthreads,
               A.conf.auth_user, scheme);
+    ipc_report_ready(ready_arg);
     event_base_dispatch(A.base);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "common/metrics.h"
 #include "common/strnum.h"
 #include "roles/front.h"
+#include "ipc/spawn.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
 #include "sandbox/seccomp.h"
@@ -141,6 +142,41 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     front_conn_accept(f, fd, sa, salen, mode);
 }
 
+static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct front *f = arg;
+    for (unsigned i = 0; i < f->n_listeners; i++)
+        evconnlistener_enable(f->listeners[i]);
+}
+
+/* accept() failed. Out of descriptors (or memory), the pending connection stays
+ * in the queue and the listener would fire again at once: pause accepting for
+ * a moment instead of spinning, and say so once a second at most. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct front *f = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    static time_t last;
+    static unsigned suppressed;
+    time_t now = time(NULL);
+    if (now != last) {
+        log_event(LOG_LVL_ERR, "accept_failed", "errno=%d detail=\"%s\" suppressed=%u", e, strerror(e), suppressed);
+        last = now;
+        suppressed = 0;
+    } else {
+        suppressed++;
+    }
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        for (unsigned i = 0; i < f->n_listeners; i++)
+            evconnlistener_disable(f->listeners[i]);
+        if (f->accept_pause == NULL)
+            f->accept_pause = evtimer_new(f->base, resume_accept_cb, f);
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+        if (f->accept_pause != NULL)
+            evtimer_add(f->accept_pause, &tv);
+    }
+}
+
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct front *f = arg;
@@ -155,6 +191,8 @@ static void drain_cb(evutil_socket_t sig, short what, void *arg)
     if (f->draining)
         return;
     f->draining = true;
+    if (f->accept_pause != NULL)
+        evtimer_del(f->accept_pause);
     for (unsigned i = 0; i < f->n_listeners; i++) {
         evconnlistener_free(f->listeners[i]);
         f->listeners[i] = NULL;
@@ -183,12 +221,13 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 int front_main(int argc, char **argv)
 {
     static struct front f; /* large (per-source table, auth slots): not on the stack */
+    const char *ready_arg = NULL;
     const char *conf_path = CONF_PATH_DEFAULT, *modes = "";
     uint32_t worker = 0;
     int opt;
     optind = 1;
     const char *metrics_arg = NULL;
-    while ((opt = getopt(argc, argv, "x:c:w:l:m:")) != -1) {
+    while ((opt = getopt(argc, argv, "x:c:w:l:m:r:")) != -1) {
         if (opt == 'c')
             conf_path = optarg;
         else if (opt == 'w' && strnum_u32_str(optarg, &worker) < 0)
@@ -197,6 +236,8 @@ int front_main(int argc, char **argv)
             modes = optarg;
         else if (opt == 'm')
             metrics_arg = optarg;
+        else if (opt == 'r')
+            ready_arg = optarg;
     }
     f.worker = worker;
     log_set_role("front");
@@ -229,6 +270,7 @@ int front_main(int argc, char **argv)
         f.listeners[i] = evconnlistener_new(f.base, accept_cb, &f, LEV_OPT_CLOSE_ON_FREE, -1, 4 + (int)i);
         if (f.listeners[i] == NULL)
             log_fatal("cannot use listening socket %zu", i);
+        evconnlistener_set_error_cb(f.listeners[i], accept_error_cb);
     }
     f.n_listeners = (unsigned)n;
     struct event *ev_drain = evsignal_new(f.base, SIGUSR2, drain_cb, &f);
@@ -243,6 +285,7 @@ int front_main(int argc, char **argv)
     /* Last step of set-up: from here on the front can only serve. */
     if (sandbox_seccomp_front(&err) < 0)
         log_fatal("%s", err.msg);
+    ipc_report_ready(ready_arg);
     event_base_dispatch(f.base);
     log_event(LOG_LVL_INFO, "exiting", "worker=%u", f.worker);
     return 0;

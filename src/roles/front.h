@@ -37,6 +37,7 @@ struct front {
     bool draining;
     bool chrooted; /* at conf.mail_root */
     struct event *drain_timer;
+    struct event *accept_pause; /* accepting paused after EMFILE */
     struct front_source *sources[FRONT_SOURCE_BUCKETS];
 
     /* authd client */

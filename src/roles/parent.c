@@ -7,6 +7,7 @@
  * and starts the metrics process of each generation when [metrics] is set; a
  * metrics process that dies is restarted alone, never the generation. */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -39,7 +40,12 @@ struct generation {
     pid_t metrics; /* 0 = none */
     unsigned authd_slot, front_slots[MAX_WORKERS], metrics_slot; /* in the metrics region */
     struct timespec metrics_started;
-    bool current;
+    bool current; /* serves new connections (or will, once ready, if nothing else does) */
+    bool pending; /* started beside a working generation: takes over only once ready */
+    bool ready;
+    int ready_rd; /* each child writes one byte here when it is set up */
+    struct event *ready_ev;
+    unsigned ready_needed, ready_got;
     struct timespec started;
     struct generation *next;
 };
@@ -199,6 +205,45 @@ static void schedule_metrics_restart(struct generation *g)
     event_add(P.metrics_timer, &tv);
 }
 
+static void drain_old(void);
+
+static void ready_done(struct generation *g)
+{
+    if (g->ready_ev != NULL) {
+        event_free(g->ready_ev);
+        g->ready_ev = NULL;
+        close(g->ready_rd);
+        g->ready_rd = -1;
+    }
+}
+
+static void ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct generation *g = arg;
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0)
+        return;
+    if (n == 0) { /* every child closed its end: the ones that did not report have died */
+        ready_done(g);
+        return;
+    }
+    g->ready_got += (unsigned)n;
+    if (g->ready || g->ready_got < g->ready_needed)
+        return;
+    g->ready = true;
+    ready_done(g);
+    if (g->pending) {
+        for (struct generation *o = P.gens; o != NULL; o = o->next)
+            o->current = false;
+        g->pending = false;
+        g->current = true;
+    }
+    log_event(LOG_LVL_INFO, "generation_ready", "gen=%u", g->id);
+    if (g->current)
+        drain_old();
+}
+
 static int start_generation(void)
 {
     struct error err = {{0}};
@@ -221,11 +266,21 @@ static int start_generation(void)
         setsockopt(sp[i][0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
         setsockopt(sp[i][1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
+    int rp[2];
+    if (pipe2(rp, O_CLOEXEC | O_NONBLOCK) < 0) {
+        log_event(LOG_LVL_ERR, "pipe_failed", "errno=%d", errno);
+        for (unsigned k = 0; k < nw; k++) {
+            close(sp[k][0]);
+            close(sp[k][1]);
+        }
+        free(g);
+        return -1;
+    }
     g->id = ++P.next_gen;
     clock_gettime(CLOCK_MONOTONIC, &g->started);
     char nbuf[16], wbuf[16];
     snprintf(nbuf, sizeof(nbuf), "%u", nw);
-    int afds[MAX_WORKERS + 2];
+    int afds[MAX_WORKERS + 3];
     for (unsigned i = 0; i < nw; i++)
         afds[i] = sp[i][0];
     int nafds = (int)nw;
@@ -233,8 +288,13 @@ static int start_generation(void)
         afds[nafds++] = P.ctl_fd;
     /* The metrics region goes after the fixed fds; its number and the child's slot are in "-m FD,SLOT". */
     char amb[32];
-    char *aargv[12] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf};
+    char *aargv[14] = {"popsd", "-x", "authd", "-c", (char *)P.conf_path, "-n", nbuf};
     int na = 7;
+    char arb[16];
+    snprintf(arb, sizeof(arb), "%d", 3 + nafds);
+    afds[nafds++] = rp[1];
+    aargv[na++] = "-r";
+    aargv[na++] = arb;
     if (P.ctl_fd >= 0)
         aargv[na++] = "-k";
     if (P.metrics_fd >= 0) {
@@ -249,19 +309,24 @@ static int start_generation(void)
     if (g->authd <= 0)
         metrics_slot_release(g->authd_slot);
     for (unsigned i = 0; i < nw; i++) {
-        int ffds[2 + MAX_FDS];
+        int ffds[3 + MAX_FDS];
         int nffds = (int)(1 + P.n_lfd);
         ffds[0] = sp[i][1];
         memcpy(ffds + 1, P.lfd, P.n_lfd * sizeof(int));
         snprintf(wbuf, sizeof(wbuf), "%u", i);
-        char fmb[32];
-        char *fargv[12] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode};
+        char fmb[32], frb[16];
+        char *fargv[14] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode};
+        int nf = 9;
+        snprintf(frb, sizeof(frb), "%d", 3 + nffds);
+        ffds[nffds++] = rp[1];
+        fargv[nf++] = "-r";
+        fargv[nf++] = frb;
         if (P.metrics_fd >= 0 && g->authd > 0) {
             g->front_slots[i] = metrics_slot_acquire();
             snprintf(fmb, sizeof(fmb), "%d,%u", 3 + nffds, g->front_slots[i]);
             ffds[nffds++] = P.metrics_fd;
-            fargv[9] = "-m";
-            fargv[10] = fmb;
+            fargv[nf++] = "-m";
+            fargv[nf++] = fmb;
         }
         g->fronts[i] = g->authd > 0 ? ipc_spawn(P.exe, fargv, ffds, nffds, &err) : -1;
         if (g->fronts[i] <= 0)
@@ -274,9 +339,21 @@ static int start_generation(void)
         close(sp[i][0]);
         close(sp[i][1]);
     }
+    close(rp[1]);
+    g->ready_rd = rp[0];
+    g->ready_needed = g->authd > 0 ? 1 : 0;
+    for (unsigned i = 0; i < nw; i++)
+        g->ready_needed += g->fronts[i] > 0;
+    g->ready_ev = event_new(P.base, rp[0], EV_READ | EV_PERSIST, ready_cb, g);
+    if (g->ready_ev == NULL || event_add(g->ready_ev, NULL) < 0)
+        log_fatal("cannot watch a generation's readiness");
+    /* Beside a working generation, the new one takes over only once all its
+     * children are set up (ready_cb); until then the old one keeps serving. */
+    bool serving = false;
     for (struct generation *o = P.gens; o != NULL; o = o->next)
-        o->current = false;
-    g->current = true;
+        serving |= o->current;
+    g->current = !serving;
+    g->pending = serving;
     g->next = P.gens;
     P.gens = g;
     log_event(LOG_LVL_INFO, "generation_started", "gen=%u authd_pid=%ld fronts=%u", g->id, (long)g->authd, nw);
@@ -314,6 +391,7 @@ static void prune_generations(void)
         struct generation *g = *pp;
         if (!gen_alive(g)) {
             *pp = g->next;
+            ready_done(g);
             free(g);
         } else {
             pp = &g->next;
@@ -325,8 +403,7 @@ static void restart_cb(evutil_socket_t fd, short what, void *arg)
 {
     if (P.stopping)
         return;
-    if (start_generation() == 0)
-        drain_old();
+    start_generation(); /* the old generation drains once this one is ready */
 }
 
 static void schedule_restart(struct generation *g)
@@ -335,7 +412,7 @@ static void schedule_restart(struct generation *g)
     clock_gettime(CLOCK_MONOTONIC, &now);
     /* A generation that dies at once is probably misconfigured: back off. */
     if (now.tv_sec - g->started.tv_sec < 5)
-        P.restart_backoff_s = P.restart_backoff_s ? (P.restart_backoff_s * 2 > 30 ? 30 : P.restart_backoff_s * 2) : 1;
+        P.restart_backoff_s = P.restart_backoff_s ? (P.restart_backoff_s * 2 > 10 ? 10 : P.restart_backoff_s * 2) : 1;
     else
         P.restart_backoff_s = 0;
     g->current = false;
@@ -375,8 +452,21 @@ static void on_child_exit(pid_t pid, int status)
         log_event(clean ? LOG_LVL_INFO : LOG_LVL_ERR, "child_exit", "gen=%u role=%s pid=%ld %s=%d", g->id, role,
                   (long)pid, WIFSIGNALED(status) ? "signal" : "status",
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        if (g->current && !P.stopping)
+        if (g->pending && !P.stopping) {
+            /* The new generation failed before it was up: keep the working one. */
+            log_event(LOG_LVL_ERR, "generation_failed", "gen=%u detail=\"the previous generation keeps serving\"",
+                      g->id);
+            g->pending = false;
+            if (g->authd > 0)
+                kill(g->authd, SIGTERM);
+            if (g->metrics > 0)
+                kill(g->metrics, SIGTERM);
+            for (unsigned i = 0; i < g->n_fronts; i++)
+                if (g->fronts[i] > 0)
+                    kill(g->fronts[i], SIGTERM);
+        } else if (g->current && !P.stopping) {
             schedule_restart(g);
+        }
         return;
     }
 }
@@ -446,8 +536,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     P.conf = nc;
     log_init("parent", P.conf.log_syslog, P.conf.log_level);
     log_event(LOG_LVL_INFO, "reloading", "config=%s", P.conf_path);
-    if (start_generation() == 0)
-        drain_old();
+    start_generation(); /* the old generation drains once this one is ready */
 }
 
 static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -58,7 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(a.listeners[i].n_addrs >= 1 && a.listeners[i].n_addrs <= CONF_MAX_ADDRS);
     for (unsigned i = 0; i < a.n_certs; i++)
         CHECK(a.certs[i].cert[0] == '/' && a.certs[i].key[0] == '/');
-    CHECK(strncmp(a.mail_location, a.mail_root, strlen(a.mail_root) > 1 ? 2 : 1) == 0);
+    size_t rl = strlen(a.mail_root);
+    CHECK(rl >= 1 && (rl == 1 || a.mail_root[rl - 1] != '/')); /* normalised */
+    CHECK(strncmp(a.mail_location, a.mail_root, rl) == 0 && (rl == 1 || a.mail_location[rl] == '/'));
     CHECK(strstr(a.mail_location, "..") == NULL);
 
     char *out = NULL;

@@ -36,14 +36,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ITEMS 64
 
 static int dir_in = -1, dir_out = -1;
+static char path_in[256], path_out[256];
 
-static int make_dir(const char *tmpl_base)
+static int make_dir(const char *tmpl_base, char *path, size_t size)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/popsd-fuzz-sizecache-XXXXXX", tmpl_base);
+    snprintf(path, size, "%s/popsd-fuzz-sizecache-XXXXXX", tmpl_base);
     if (mkdtemp(path) == NULL)
         return -1;
     return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void remove_dir(int dirfd, const char *path)
+{
+    unlinkat(dirfd, SIZECACHE_FILE, 0);
+    unlinkat(dirfd, SIZECACHE_TMP_FILE, 0);
+    close(dirfd);
+    rmdir(path);
+}
+
+static void cleanup(void)
+{
+    remove_dir(dir_in, path_in);
+    remove_dir(dir_out, path_out);
 }
 
 static void setup(void)
@@ -52,9 +66,10 @@ static void setup(void)
         return;
     /* tmpfs if there is one: sizecache_store() fsyncs, which is free there. */
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    dir_in = make_dir(base);
-    dir_out = make_dir(base);
+    dir_in = make_dir(base, path_in, sizeof(path_in));
+    dir_out = make_dir(base, path_out, sizeof(path_out));
     CHECK(dir_in >= 0 && dir_out >= 0);
+    atexit(cleanup);
 }
 
 static void write_file(int dirfd, const uint8_t *data, size_t size)

@@ -66,3 +66,26 @@ def test_front_is_under_seccomp(server):
         assert mode == "0", "sanitizer runtimes need more calls: no filter in that build"
     else:
         assert mode == "2", "filter mode"
+
+
+def test_failed_reload_keeps_the_working_generation(server):
+    """A reload whose new children cannot start (here: a user database that does not exist)
+    must not drain the generation that works."""
+    server.allow_fatal = True  # the new authd's fatal start-up error is the point
+    with open(server.conf_path) as f:
+        conf = f.read()
+    with open(server.conf_path, "w") as f:
+        f.write(conf.replace("path = %s" % server.db, "path = /nonexistent/users.db"))
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log("event=generation_failed gen=2", timeout=15)
+    assert "event=draining" not in server.log()
+    p = server.pop3s()
+    p.user(USER)
+    assert p.pass_(PASSWORD).startswith(b"+OK"), "the old generation still serves"
+    p.quit()
+    # A good reload then takes over, and only then is the old one drained.
+    with open(server.conf_path, "w") as f:
+        f.write(conf)
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log("event=generation_ready gen=3", timeout=15)
+    server.wait_log("event=draining")

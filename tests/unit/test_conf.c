@@ -322,7 +322,7 @@ static void test_whole_file_errors(void **state)
     expect_error(CERT LISTENER "[mail]\nroot = /srv/mail\nlocation = /srv/mailx/%u\n",
                  "t.conf: [mail] location /srv/mailx/%u is not beneath root /srv/mail");
     expect_error(CERT LISTENER "[mail]\nroot = /srv/mail/\nlocation = /srv/mail\n",
-                 "t.conf: [mail] location /srv/mail is not beneath root /srv/mail/");
+                 "t.conf: [mail] location /srv/mail is not beneath root /srv/mail");
     expect_error(CERT LISTENER "[mail]\nroot = /srv/mail\nlocation = /srv/mail/../../etc/%u\n",
                  "t.conf: [mail] location must not contain '..'");
     /* the default location is beneath the default root */
