@@ -59,15 +59,23 @@ static int request(const char *path, const char *line, FILE *out)
     return rc;
 }
 
-static int print_table(const char *path, const char *cmd, const char *h1)
+/* Runs one request and hands back its reply as a heap string (*reply, NULL on failure). */
+static int request_text(const char *path, const char *line, char **reply)
 {
-    char *tmp = NULL;
-    size_t tlen = 0;
-    FILE *mem = open_memstream(&tmp, &tlen);
+    size_t len = 0;
+    *reply = NULL;
+    FILE *mem = open_memstream(reply, &len);
     if (mem == NULL)
         return 1;
-    int rc = request(path, cmd, mem);
+    int rc = request(path, line, mem);
     fclose(mem);
+    return rc;
+}
+
+static int print_table(const char *path, const char *cmd, const char *h1)
+{
+    char *tmp;
+    int rc = request_text(path, cmd, &tmp);
     if (rc == 0) {
         printf("%-44s %6s %12s\n", h1, strcmp(cmd, "BANS") == 0 ? "level" : "fails", "expires_in_s");
         char *save = NULL;
@@ -89,15 +97,9 @@ static int print_table(const char *path, const char *cmd, const char *h1)
 
 static int print_events(const char *path, const char *user)
 {
-    char line[600];
+    char line[600], *tmp;
     snprintf(line, sizeof(line), "EVENTS %s", user);
-    char *tmp = NULL;
-    size_t tlen = 0;
-    FILE *mem = open_memstream(&tmp, &tlen);
-    if (mem == NULL)
-        return 1;
-    int rc = request(path, line, mem);
-    fclose(mem);
+    int rc = request_text(path, line, &tmp);
     if (rc == 0) {
         printf("%-20s %-16s %-40s %s\n", "time (UTC)", "event", "remote", "mechanism");
         char *save = NULL;

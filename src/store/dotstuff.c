@@ -40,6 +40,21 @@ static void end_of_line(struct dotstuff *st)
         st->done = true;
 }
 
+/* A line feed: CRLF on the wire (the CR may already be out). Returns bytes written. */
+static size_t emit_lf(struct dotstuff *st, unsigned char *out)
+{
+    size_t o = 0;
+    if (!st->last_cr) {
+        out[o++] = '\r';
+        st->wire_bytes++;
+    }
+    out[o++] = '\n';
+    st->wire_bytes++;
+    st->last_cr = false;
+    end_of_line(st);
+    return o;
+}
+
 /* The header, byte by byte: it is short, and only here does the empty line
  * that ends it need watching. Returns the input position where it stopped. */
 static size_t feed_header(struct dotstuff *st, const unsigned char *in, size_t len, unsigned char *out, size_t *op)
@@ -48,14 +63,7 @@ static size_t feed_header(struct dotstuff *st, const unsigned char *in, size_t l
     for (; i < len && !st->done && !st->in_body; i++) {
         unsigned char c = in[i];
         if (c == '\n') {
-            if (!st->last_cr) {
-                out[o++] = '\r';
-                st->wire_bytes++;
-            }
-            out[o++] = '\n';
-            st->wire_bytes++;
-            st->last_cr = false;
-            end_of_line(st);
+            o += emit_lf(st, out + o);
             continue;
         }
         if (st->at_line_start && c == '.')
@@ -92,14 +100,7 @@ size_t dotstuff_feed(struct dotstuff *st, const unsigned char *in, size_t len, u
         }
         if (lf == NULL)
             break;
-        if (!st->last_cr) {
-            out[o++] = '\r';
-            st->wire_bytes++;
-        }
-        out[o++] = '\n';
-        st->wire_bytes++;
-        st->last_cr = false;
-        end_of_line(st);
+        o += emit_lf(st, out + o);
         i = end + 1;
     }
     return o;
