@@ -61,14 +61,33 @@ static int open_subdir(int root_fd, const char *name, bool create, int *fd_r, st
     return STORE_OK;
 }
 
+/* mkdir -p of the directories above path (not path itself), mode 0700. The
+ * caller is chrooted at the mail root, whose existence the config check
+ * ensures, so nothing can be built outside it. */
+static int make_parents(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
 static int open_dirs(struct store_mailbox *mb, const char *path, bool create, struct error *err)
 {
     int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     mb->root_fd = open(path, flags);
-    /* A user with no mail yet has no Maildir: create the last component only,
-     * never missing parents (a typo in the mail root must not build a tree). */
+    /* A user with no mail yet has no Maildir (and a new domain no directory):
+     * with [mail] create, build the path beneath the mail root. */
     if (mb->root_fd < 0 && errno == ENOENT && create) {
-        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+        if ((make_parents(path) < 0 || mkdir(path, 0700) < 0) && errno != EEXIST) {
             int e = errno;
             error_set_errno(err, e, "mkdir maildir");
             return open_status(e);

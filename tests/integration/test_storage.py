@@ -75,3 +75,19 @@ def test_empty_mailbox_created(make_server):
     p = login(s)
     assert p.stat() == (0, 0)
     p.quit()
+
+
+def test_create_builds_the_whole_path_for_a_new_domain(make_server):
+    s = make_server()
+    s.add_user("first@new-domain.example", PASSWORD)
+    import shutil
+    shutil.rmtree(os.path.join(s.mail_root, "new-domain.example"))
+    s.start()
+    p = s.pop3s()
+    p.user("first@new-domain.example")
+    p.pass_(PASSWORD)
+    assert p.stat() == (0, 0)
+    p.quit()
+    md = os.path.join(s.mail_root, "new-domain.example", "first", "Maildir")
+    assert all(os.path.isdir(os.path.join(md, d)) for d in ("cur", "new", "tmp"))
+    assert os.stat(md).st_uid == s.vmail.pw_uid, "created by the mail user"
