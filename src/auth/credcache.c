@@ -1,6 +1,5 @@
 #include "auth/credcache.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,32 +41,13 @@ void credcache_free(struct credcache **cp)
     *cp = NULL;
 }
 
-/* HMAC-SHA256 over user NUL password NUL stored, truncated to the key size. */
 static bool make_key(const struct credcache *c, const char *user, const char *pw, size_t pwlen,
                      const char *stored, struct guard_key *k)
 {
-    size_t ul = strlen(user), sl = strlen(stored), n = ul + 1 + pwlen + 1 + sl;
-    uint8_t *buf = malloc(n);
-    uint8_t md[EVP_MAX_MD_SIZE];
-    size_t mdlen = 0;
-    if (buf == NULL)
-        return false;
-    memcpy(buf, user, ul);
-    buf[ul] = 0;
-    memcpy(buf + ul + 1, pw, pwlen);
-    buf[ul + 1 + pwlen] = 0;
-    memcpy(buf + ul + 2 + pwlen, stored, sl);
-    bool ok = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, c->key, sizeof(c->key), buf, n, md, sizeof(md),
-                        &mdlen) != NULL &&
-              mdlen >= GUARD_KEY_MAX;
-    secret_wipe(buf, n);
-    free(buf);
-    if (ok) {
-        k->len = GUARD_KEY_MAX;
-        memcpy(k->b, md, GUARD_KEY_MAX);
-    }
-    secret_wipe(md, sizeof(md));
-    return ok;
+    const void *parts[] = {user, pw, stored};
+    const size_t lens[] = {strlen(user), pwlen, strlen(stored)};
+    k->len = GUARD_KEY_MAX;
+    return secret_mac(c->key, sizeof(c->key), parts, lens, 3, k->b, GUARD_KEY_MAX) == 0;
 }
 
 bool credcache_hit(struct credcache *c, int64_t now, const char *user, const char *pw, size_t pwlen,

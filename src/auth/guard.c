@@ -1,7 +1,6 @@
 #include "auth/guard.h"
 
 #include <arpa/inet.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,30 +152,14 @@ static void addr_label(const struct guard_source *s, unsigned v4bits, unsigned v
     snprintf(out, n, "%s/%u", ip, bits);
 }
 
-/* HMAC-SHA256(key, domain || a || 0 || b), truncated to 8 bytes: enough to tell
- * entries apart in a table, useless for recovering what was hashed. */
+/* A keyed hash of (domain, a, b), truncated to 8 bytes: enough to tell entries
+ * apart in a table, useless for recovering what was hashed. */
 static void hmac8(const struct guard *g, char domain, const void *a, size_t alen, const void *b, size_t blen,
                   uint8_t out[8])
 {
-    uint8_t md[EVP_MAX_MD_SIZE];
-    size_t n = 1 + alen + 1 + blen, mdlen = 0;
-    uint8_t stackbuf[1400];
-    uint8_t *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
-    memset(out, 0, 8);
-    if (buf == NULL)
-        return;
-    buf[0] = (uint8_t)domain;
-    memcpy(buf + 1, a, alen);
-    buf[1 + alen] = 0;
-    if (blen)
-        memcpy(buf + 2 + alen, b, blen);
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, g->key, GUARD_KEYLEN, buf, n, md, sizeof(md), &mdlen) != NULL &&
-        mdlen >= 8)
-        memcpy(out, md, 8);
-    secret_wipe(buf, n);
-    if (buf != stackbuf)
-        free(buf);
-    secret_wipe(md, sizeof(md));
+    const void *parts[] = {&domain, a, b};
+    const size_t lens[] = {1, alen, blen};
+    secret_mac(g->key, GUARD_KEYLEN, parts, lens, 3, out, 8);
 }
 
 static void user_hash(const struct guard *g, const char *user, uint8_t out[8])

@@ -1,6 +1,9 @@
 #include "common/secret.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,4 +31,33 @@ bool secret_equal(const void *a, const void *b, size_t n)
 int secret_random(void *buf, size_t n)
 {
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+int secret_mac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+               unsigned char *out, size_t outlen)
+{
+    static const unsigned char sep = 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    int rc = -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    memset(out, 0, outlen);
+    if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) == 1) {
+        rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (EVP_MAC_update(ctx, parts[i], lens[i]) != 1 || EVP_MAC_update(ctx, &sep, 1) != 1)
+                rc = -1;
+        if (rc == 0 && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) == 1) {
+            memcpy(out, md, outlen < mdlen ? outlen : mdlen);
+        } else {
+            rc = -1;
+        }
+    }
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    explicit_bzero(md, sizeof(md));
+    return rc;
 }

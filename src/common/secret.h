@@ -11,6 +11,12 @@ void secret_wipe(void *p, size_t n);
 void secret_free_str(char **s);
 /* Constant-time equality of two equal-length buffers. */
 bool secret_equal(const void *a, const void *b, size_t n);
+/* Keyed hash for table keys and fingerprints: HMAC-SHA256 over the n parts,
+ * each followed by a NUL so ("ab","c") and ("a","bc") differ. Writes
+ * min(outlen, 32) bytes to out. Returns 0, or -1 (out zeroed). No allocation
+ * of the message: safe on hot paths and for secrets. */
+int secret_mac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+               unsigned char *out, size_t outlen);
 /* Fills buf with n bytes from the CSPRNG; returns 0 or -1. */
 int secret_random(void *buf, size_t n);
 

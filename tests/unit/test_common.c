@@ -356,6 +356,21 @@ static void test_error(void **state)
     assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
 }
 
+/* secret_mac: HMAC-SHA256 with a NUL after each part (vector from `openssl dgst -mac HMAC`). */
+static void test_secret_mac(void **state)
+{
+    static const unsigned char want[] = {0x6d, 0x8d, 0x83, 0xc2, 0x10, 0xcf, 0xa2, 0x7d};
+    unsigned char out[8], other[8];
+    const void *parts[] = {"ab", "c"};
+    const size_t lens[] = {2, 1};
+    assert_int_equal(secret_mac("k3y", 3, parts, lens, 2, out, sizeof(out)), 0);
+    assert_memory_equal(out, want, sizeof(want));
+    const void *shifted[] = {"a", "bc"};
+    const size_t shifted_lens[] = {1, 2};
+    assert_int_equal(secret_mac("k3y", 3, shifted, shifted_lens, 2, other, sizeof(other)), 0);
+    assert_memory_not_equal(out, other, sizeof(out)); /* the separator keeps parts apart */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_log_quote_truncation),
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_error),
+        cmocka_unit_test(test_secret_mac),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
