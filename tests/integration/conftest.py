@@ -32,11 +32,12 @@ def workdir():
 
 @pytest.fixture
 def make_server(pki, workdir):
-    """Factory: make_server(**kw) -> a configured (not started) Server; all are stopped at teardown."""
+    """Factory: make_server(**kw) -> a configured (not started) Server (or cls=a subclass); all are
+    stopped, and their logs checked for sanitizer reports, at teardown."""
     servers = []
 
-    def make(name="s", **kw):
-        s = Server(pki, os.path.join(workdir, name), **kw)
+    def make(name="s", cls=Server, **kw):
+        s = cls(pki, os.path.join(workdir, name), **kw)
         servers.append(s)
         return s
 

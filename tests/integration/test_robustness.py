@@ -32,18 +32,9 @@ KILL_ROUNDS = int(os.environ.get("POPSD_KILL_ROUNDS", "100"))
 
 
 @pytest.fixture
-def rmake(pki, workdir):
-    """Factory for RServer; every server is stopped (and its sanitizer output checked) at teardown."""
-    servers = []
-
-    def make(name="r", **kw):
-        s = RServer(pki, os.path.join(workdir, name), **kw)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
+def rmake(make_server):
+    """Factory for RServer, through conftest's make_server (which stops them all at teardown)."""
+    return lambda name="r", **kw: make_server(name, cls=RServer, **kw)
 
 
 def users(n, prefix="u"):
