@@ -7,7 +7,9 @@ libssl-dev openssl libevent-dev libsqlite3-dev sqlite3 libargon2-dev libcrypt-de
 libinih-dev libcmocka-dev libseccomp-dev
 python3 python3-pytest curl fetchmail mpop getmail6 fail2ban procps
 libjansson-dev nmap testssl.sh dovecot-pop3d valgrind
-libcurl4-openssl-dev libmicrohttpd-dev prometheus"
+libcurl4-openssl-dev libmicrohttpd-dev prometheus
+liboath-dev libqrencode-dev libpwquality-dev libidn-dev gsasl python3-jwt python3-cryptography
+cracklib-runtime zbar-tools"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -19,6 +19,7 @@ enum method {
     M_SHA512_CRYPT,
     M_SHA256_CRYPT,
     M_CRYPT,     /* any crypt(3) string; strength decided by its prefix */
+    M_SCRAM,     /* SCRAM-SHA-256 keys: PBKDF2, kept for SCRAM, upgraded on login */
     M_MD5_CRYPT, /* weak */
     M_MD5,       /* weak: Dovecot's {MD5} is MD5-CRYPT when "$1$", else PLAIN-MD5 */
     M_PLAIN,     /* weak */
@@ -38,6 +39,7 @@ static const struct {
     {"SHA512-CRYPT", M_SHA512_CRYPT, false},
     {"SHA256-CRYPT", M_SHA256_CRYPT, false},
     {"CRYPT", M_CRYPT, false},
+    {"SCRAM-SHA-256", M_SCRAM, false},
     {"MD5-CRYPT", M_MD5_CRYPT, true},
     {"MD5", M_MD5, true},
     {"PLAIN", M_PLAIN, true},
@@ -207,6 +209,7 @@ int pwscheme_verify(const char *stored, const char *password, size_t pwlen, bool
     switch (m) {
     case M_ARGON2ID: return pwscheme_argon2_verify(body, true, password, pwlen, err);
     case M_ARGON2I: return pwscheme_argon2_verify(body, false, password, pwlen, err);
+    case M_SCRAM: return pwscheme_scram_verify(body, password, pwlen, err);
     case M_BLF_CRYPT:
         if (!has_prefix(body, "$2y$") && !has_prefix(body, "$2b$") && !has_prefix(body, "$2a$"))
             return error_set(err, "malformed {BLF-CRYPT} hash");
@@ -273,6 +276,8 @@ int pwscheme_dummy_like(const char *sample, char *out, size_t outsz)
         struct pwscheme_argon2_params p;
         if (pwscheme_argon2_parse(body, m == M_ARGON2ID, &p) == 0)
             r = pwscheme_hash(pw, strlen(pw), &p, out, outsz, NULL);
+    } else if (m == M_SCRAM) {
+        r = pwscheme_scram_dummy(body, pw, out, outsz);
     } else if (m == M_CRYPT || m == M_BLF_CRYPT || m == M_SHA512_CRYPT || m == M_SHA256_CRYPT) {
         struct crypt_data *cd = calloc(1, sizeof(*cd));
         const char *res = cd ? crypt_rn(pw, body, cd, (int)sizeof(*cd)) : NULL;

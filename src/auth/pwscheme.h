@@ -1,8 +1,8 @@
 /* Password hash schemes, in Dovecot's notation so existing passwd-files work
  * unchanged: "{ARGON2ID}$argon2id$...", "{BLF-CRYPT}$2y$...", "{SHA512-CRYPT}$6$...",
- * "{SHA256-CRYPT}$5$...", "{CRYPT}..." and bare crypt(3) strings. Weak schemes
- * ({PLAIN}, {CLEAR}, {MD5}, {MD5-CRYPT}, {SHA1}, {SHA}, {PLAIN-MD5}, DES crypt) are
- * refused unless allow_weak is set. Verification is slow on purpose: callers
+ * "{SHA256-CRYPT}$5$...", "{CRYPT}...", bare crypt(3) strings and "{SCRAM-SHA-256}..."
+ * (PBKDF2 keys, see sasl/scram.h). Weak schemes ({PLAIN}, {CLEAR}, {MD5},
+ * {MD5-CRYPT}, {SHA1}, {SHA}, {PLAIN-MD5}, DES crypt) are refused unless allow_weak is set. Verification is slow on purpose: callers
  * run it on a worker thread, never on an event loop. Thread-safe. */
 #ifndef POPSD_AUTH_PWSCHEME_H
 #define POPSD_AUTH_PWSCHEME_H

@@ -34,4 +34,11 @@ int pwscheme_weak_verify(enum pwscheme_weak_kind kind, const char *body, const c
 int pwscheme_argon2_parse(const char *enc, bool id, struct pwscheme_argon2_params *p);
 int pwscheme_argon2_verify(const char *enc, bool id, const char *pw, size_t pwlen, struct error *err);
 
+/* SCRAM-SHA-256 keys (pwscheme_scram.c); body is "ITER,salt,StoredKey,ServerKey".
+ * pwscheme_scram_verify returns 1 match, 0 mismatch, -1 malformed.
+ * pwscheme_scram_dummy writes "{SCRAM-SHA-256}..." keys of pw with body's
+ * iteration count and a fresh salt; 0 or -1. */
+int pwscheme_scram_verify(const char *body, const char *pw, size_t pwlen, struct error *err);
+int pwscheme_scram_dummy(const char *body, const char *pw, char *out, size_t outsz);
+
 #endif

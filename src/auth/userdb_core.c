@@ -82,6 +82,67 @@ int userdb_sample_hash(struct userdb *db, char *out, size_t outsz, struct error 
     return error_set(err, "unknown user database driver");
 }
 
+int userdb_app_password_find(struct userdb *db, const char *user, const char *hash,
+                             struct userdb_app_password *ap, struct error *err)
+{
+    memset(ap, 0, sizeof(*ap));
+    if (db == NULL || user == NULL || hash == NULL)
+        return error_set(err, "userdb_app_password_find: no database, user or hash");
+    if (hash[0] == '\0')
+        return 0;
+    switch (db->driver) {
+    case USERDB_SQLITE: return userdb_sqlite_app_find(db->u.sqlite, user, hash, ap, err);
+    case USERDB_PASSWD_FILE: return 0; /* a passwd-file has no app passwords */
+    }
+    return error_set(err, "unknown user database driver");
+}
+
+/* The write entry points clear err first: a 0 may come with a reason (busy,
+ * read-only after all) that the caller logs. */
+static void err_clear(struct error *err)
+{
+    if (err != NULL)
+        err->msg[0] = '\0';
+}
+
+int userdb_app_password_used(struct userdb *db, int64_t id, int64_t now, const char *source,
+                             struct error *err)
+{
+    err_clear(err);
+    if (db == NULL)
+        return error_set(err, "userdb_app_password_used: no database");
+    if (db->driver != USERDB_SQLITE)
+        return 0;
+    return userdb_sqlite_app_used(db->u.sqlite, id, now, source, err);
+}
+
+int userdb_upgrade_hash(struct userdb *db, const char *user, const char *old_hash, const char *new_hash,
+                        struct error *err)
+{
+    err_clear(err);
+    if (db == NULL || user == NULL || old_hash == NULL || new_hash == NULL)
+        return error_set(err, "userdb_upgrade_hash: no database, user or hash");
+    if (db->driver != USERDB_SQLITE)
+        return 0;
+    size_t n = strnlen(new_hash, PWSCHEME_HASH_MAX);
+    if (n == 0 || n >= PWSCHEME_HASH_MAX || !userdb_text_ok(new_hash) || strchr(new_hash, ':') != NULL)
+        return error_set(err, "userdb_upgrade_hash: invalid new hash");
+    return userdb_sqlite_upgrade_hash(db->u.sqlite, user, old_hash, new_hash, err);
+}
+
+bool userdb_writable(struct userdb *db)
+{
+    return db != NULL && db->driver == USERDB_SQLITE && userdb_sqlite_writable(db->u.sqlite);
+}
+
+bool userdb_text_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
 void userdb_entry_wipe(struct userdb_entry *e)
 {
     if (e != NULL)

@@ -13,9 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/netlist.h"
 #include "auth/userdb.h"
 #include "auth/userdb_int.h"
 #include "common/secret.h"
+#include "common/strnum.h"
+#include "conf/conf.h"
 
 enum { F_NAME, F_PASS, F_UID, F_GID, F_GECOS, F_HOME, F_SHELL, F_EXTRA, F_COUNT };
 
@@ -25,12 +28,16 @@ struct field {
 };
 
 struct pw_rec {
-    char *name; /* one allocation: name\0pwhash\0mail\0, wiped on close */
+    char *name; /* one allocation: name\0pwhash\0mail\0scram\0networks\0, wiped on close */
     char *pwhash;
     char *mail;
+    char *scram;
+    char *networks;
     size_t size;
     unsigned line;
     bool pop3_enabled;
+    bool require_mfa;
+    uint32_t methods;
 };
 
 struct userdb_passwd {
@@ -90,6 +97,70 @@ static int parse_mail(struct field v, struct field home, struct userdb_entry *e,
     return 0;
 }
 
+static const struct {
+    const char *name;
+    uint32_t bit;
+} method_names[] = {
+    {"password", CONF_METHOD_PASSWORD},
+    {"app", CONF_METHOD_APP},
+    {"oauth", CONF_METHOD_OAUTH},
+    {"scram", CONF_METHOD_SCRAM},
+};
+
+/* "password,scram": an unknown name is an error, never a silently wider or
+ * narrower grant. */
+static int parse_methods(struct field v, uint32_t *out, struct error *err)
+{
+    *out = 0;
+    const char *p = v.p, *end = v.p + v.len;
+    for (;;) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        struct field w = {p, c != NULL ? (size_t)(c - p) : (size_t)(end - p)};
+        size_t i = 0;
+        while (i < sizeof(method_names) / sizeof(method_names[0]) && !field_is(w, method_names[i].name))
+            i++;
+        if (i == sizeof(method_names) / sizeof(method_names[0]))
+            return error_set(err, "popsd_methods: unknown method '%.*s' (password, app, oauth, scram)",
+                             w.len > 32 ? 32 : (int)w.len, w.p);
+        *out |= method_names[i].bit;
+        if (c == NULL)
+            return 0;
+        p = c + 1;
+    }
+}
+
+/* "CIDR,CIDR" (the extra fields are space-separated); stored space-separated
+ * like SQLite's column. Empty would mean "anywhere", the default: whoever
+ * writes the field meant a restriction, so it is an error. */
+static int parse_networks(struct field v, struct userdb_entry *e, struct error *err)
+{
+    if (v.len == 0)
+        return error_set(err, "popsd_networks needs at least one network");
+    if (userdb_copy(e->networks, sizeof(e->networks), v.p, v.len) < 0)
+        return error_set(err, "popsd_networks longer than %d bytes", USERDB_NETWORKS_MAX - 1);
+    for (char *c = e->networks; (c = strchr(c, ',')) != NULL;)
+        *c = ' ';
+    if (e->networks[strspn(e->networks, " ")] == '\0')
+        return error_set(err, "popsd_networks needs at least one network");
+    struct error nerr;
+    if (netlist_check(e->networks, &nerr) < 0)
+        return error_set(err, "popsd_networks: %s", nerr.msg);
+    return 0;
+}
+
+/* A bare flag means yes, as Dovecot's "nologin" does. */
+static int parse_bool(struct field v, bool bare, bool *out, struct error *err)
+{
+    char buf[8];
+    if (bare) {
+        *out = true;
+        return 0;
+    }
+    if (userdb_copy(buf, sizeof(buf), v.p, v.len) < 0 || strnum_bool(buf, out) < 0)
+        return error_set(err, "popsd_require_mfa: want yes or no");
+    return 0;
+}
+
 static int parse_extra(struct field x, struct field home, struct userdb_entry *e, struct error *err)
 {
     const char *p = x.p, *end = x.p + x.len;
@@ -104,11 +175,21 @@ static int parse_extra(struct field x, struct field home, struct userdb_entry *e
         const char *eq = memchr(p, '=', n);
         struct field key = {p, eq != NULL ? (size_t)(eq - p) : n};
         struct field val = {eq != NULL ? eq + 1 : p + n, eq != NULL ? n - key.len - 1 : 0};
+        bool bare = eq == NULL;
         p += n;
         if (key.len == 0)
             return error_set(err, "extra field without a name");
         if (field_is(key, "userdb_mail") || field_is(key, "mail")) {
             if (parse_mail(val, home, e, err) < 0)
+                return -1;
+        } else if (field_is(key, "popsd_methods")) {
+            if (parse_methods(val, &e->methods, err) < 0)
+                return -1;
+        } else if (field_is(key, "popsd_networks")) {
+            if (parse_networks(val, e, err) < 0)
+                return -1;
+        } else if (field_is(key, "popsd_require_mfa")) {
+            if (parse_bool(val, bare, &e->require_mfa, err) < 0)
                 return -1;
         } else if (field_is(key, "nologin") || field_is(key, "deny")) {
             /* Dovecot treats both as "refuse this login"; so do we, whatever the value. */
@@ -177,6 +258,14 @@ int userdb_passwd_parse_line(const char *line, size_t len, struct userdb_entry *
         userdb_entry_wipe(e);
         return error_set(err, "password field longer than %d bytes", PWSCHEME_HASH_MAX - 1);
     }
+    /* pwhash keeps the SCRAM keys too: PLAIN can verify a password against them. */
+    static const char scram_prefix[] = "{SCRAM-SHA-256}";
+    if (f[F_PASS].len >= sizeof(scram_prefix) - 1 &&
+        strncasecmp(f[F_PASS].p, scram_prefix, sizeof(scram_prefix) - 1) == 0 &&
+        userdb_copy(e->scram, sizeof(e->scram), f[F_PASS].p, f[F_PASS].len) < 0) {
+        userdb_entry_wipe(e);
+        return error_set(err, "SCRAM keys longer than %d bytes", USERDB_SCRAM_MAX - 1);
+    }
     if (nf > F_EXTRA && parse_extra(f[F_EXTRA], home, e, err) < 0) {
         userdb_entry_wipe(e);
         return -1;
@@ -199,17 +288,22 @@ static int rec_add(struct userdb_passwd *u, size_t *cap, const struct userdb_ent
         u->recs = r;
         *cap = ncap;
     }
-    size_t nl = strlen(e->name) + 1, pl = strlen(e->pwhash) + 1, ml = strlen(e->mail) + 1;
-    char *blk = malloc(nl + pl + ml);
+    size_t nl = strlen(e->name) + 1, pl = strlen(e->pwhash) + 1, ml = strlen(e->mail) + 1,
+           sl = strlen(e->scram) + 1, wl = strlen(e->networks) + 1;
+    char *blk = malloc(nl + pl + ml + sl + wl);
     if (blk == NULL)
         return -1;
     struct pw_rec *r = &u->recs[u->n++];
     r->name = memcpy(blk, e->name, nl);
     r->pwhash = memcpy(blk + nl, e->pwhash, pl);
     r->mail = memcpy(blk + nl + pl, e->mail, ml);
-    r->size = nl + pl + ml;
+    r->scram = memcpy(blk + nl + pl + ml, e->scram, sl);
+    r->networks = memcpy(blk + nl + pl + ml + sl, e->networks, wl);
+    r->size = nl + pl + ml + sl + wl;
     r->line = line;
     r->pop3_enabled = e->pop3_enabled;
+    r->require_mfa = e->require_mfa;
+    r->methods = e->methods;
     return 0;
 }
 
@@ -326,7 +420,11 @@ int userdb_passwd_lookup(struct userdb_passwd *u, const char *name, struct userd
     userdb_copy(e->name, sizeof(e->name), r->name, strlen(r->name));
     userdb_copy(e->pwhash, sizeof(e->pwhash), r->pwhash, strlen(r->pwhash));
     userdb_copy(e->mail, sizeof(e->mail), r->mail, strlen(r->mail));
+    userdb_copy(e->scram, sizeof(e->scram), r->scram, strlen(r->scram));
+    userdb_copy(e->networks, sizeof(e->networks), r->networks, strlen(r->networks));
     e->pop3_enabled = r->pop3_enabled;
+    e->require_mfa = r->require_mfa;
+    e->methods = r->methods;
     return 1;
 }
 

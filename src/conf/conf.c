@@ -18,6 +18,7 @@ struct parse_ctx {
     char msg[200];
     struct conf_listener *cur_listener;
     struct conf_cert *cur_cert;
+    struct conf_oauth *cur_oauth;
     char cur_section[CONF_NAME_MAX + 16];
     const struct line_src *src;
     unsigned cur_header; /* src->headers when the current section was entered */
@@ -126,6 +127,10 @@ void conf_defaults(struct conf *c)
     c->argon2_t = 3;
     c->cache_ttl_ms = 300000;
     c->cache_size = 65536;
+    c->scram_iterations = 10000; /* NIST SP 800-63B's floor for PBKDF2; RFC 7677 asks for >= 4096 */
+    c->default_methods = CONF_METHOD_ALL;
+    c->pw_min_length = 12;
+    c->pw_min_quality = 30;
     c->delay_max_ms = 15000;
     c->window_ms = 3600000;
     c->ban_failures = 10;
@@ -302,6 +307,118 @@ static int cert_key(struct parse_ctx *p, const char *k, const char *v)
     return 0;
 }
 
+struct conf_word {
+    const char *name;
+    uint32_t bit;
+};
+
+static const struct conf_word method_words[] = {
+    {"password", CONF_METHOD_PASSWORD}, {"app", CONF_METHOD_APP},
+    {"oauth", CONF_METHOD_OAUTH},       {"scram", CONF_METHOD_SCRAM},
+};
+static const struct conf_word mech_words[] = {
+    {"PLAIN", CONF_MECH_PLAIN},
+    {"SCRAM-SHA-256", CONF_MECH_SCRAM},
+    {"SCRAM-SHA-256-PLUS", CONF_MECH_SCRAM_PLUS},
+    {"OAUTHBEARER", CONF_MECH_OAUTHBEARER},
+    {"XOAUTH2", CONF_MECH_XOAUTH2},
+};
+static const struct conf_word alg_words[] = {
+    {"RS256", CONF_OAUTH_RS256}, {"ES256", CONF_OAUTH_ES256}, {"EdDSA", CONF_OAUTH_EDDSA}};
+#define NWORDS(a) (sizeof(a) / sizeof(a[0]))
+
+/* A space-separated set of words from a fixed list, as bits; at least one. */
+static int set_words(struct parse_ctx *p, uint32_t *dst, const char *v, const struct conf_word *w, size_t nw)
+{
+    uint32_t bits = 0;
+    while (*v) {
+        size_t n = strcspn(v, " \t,");
+        if (n > 0) {
+            size_t i = 0;
+            while (i < nw && !(strlen(w[i].name) == n && strncasecmp(w[i].name, v, n) == 0))
+                i++;
+            if (i == nw) {
+                int o = snprintf(p->msg, sizeof(p->msg), "unknown word '%.*s'; expected any of:", (int)(n > 40 ? 40 : n), v);
+                for (size_t j = 0; j < nw && o > 0 && (size_t)o < sizeof(p->msg); j++)
+                    o += snprintf(p->msg + o, sizeof(p->msg) - (size_t)o, " %s", w[j].name);
+                return 0;
+            }
+            bits |= w[i].bit;
+        }
+        v += n;
+        v += strspn(v, " \t,");
+    }
+    if (bits == 0) {
+        snprintf(p->msg, sizeof(p->msg), "expected at least one word");
+        return 0;
+    }
+    *dst = bits;
+    return 1;
+}
+
+static void print_words(FILE *out, uint32_t bits, const struct conf_word *w, size_t nw)
+{
+    for (size_t i = 0; i < nw; i++)
+        if (bits & w[i].bit)
+            fprintf(out, " %s", w[i].name);
+    fputc('\n', out);
+}
+
+static int passwords_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf *c = p->c;
+    if (strcmp(k, "min_length") == 0)
+        return set_u32(p, &c->pw_min_length, v, 8, 256);
+    if (strcmp(k, "min_quality") == 0)
+        return set_u32(p, &c->pw_min_quality, v, 0, 100);
+    if (strcmp(k, "breached_list") == 0)
+        return set_path(p, c->pw_breached_list, v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [passwords]", k);
+    return 0;
+}
+
+static int oauth_key(struct parse_ctx *p, const char *k, const char *v)
+{
+    struct conf_oauth *o = p->cur_oauth;
+    if (strcmp(k, "issuer") == 0)
+        return set_str(p, o->issuer, sizeof(o->issuer), v);
+    if (strcmp(k, "audience") == 0)
+        return set_str(p, o->audience, sizeof(o->audience), v);
+    if (strcmp(k, "jwks_file") == 0)
+        return set_path(p, o->jwks_file, v);
+    if (strcmp(k, "algorithms") == 0)
+        return set_words(p, &o->algorithms, v, alg_words, NWORDS(alg_words));
+    if (strcmp(k, "scope") == 0)
+        return set_str(p, o->scope, sizeof(o->scope), v);
+    if (strcmp(k, "username_claim") == 0)
+        return set_str(p, o->username_claim, sizeof(o->username_claim), v);
+    if (strcmp(k, "clock_skew") == 0) {
+        if (!set_ms(p, &o->clock_skew_ms, v, 0))
+            return 0;
+        if (o->clock_skew_ms > 300000) {
+            snprintf(p->msg, sizeof(p->msg), "clock_skew is at most 300s");
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(k, "introspection_url") == 0)
+        return set_str(p, o->introspection_url, sizeof(o->introspection_url), v);
+    if (strcmp(k, "client_id") == 0)
+        return set_str(p, o->client_id, sizeof(o->client_id), v);
+    if (strcmp(k, "client_secret_file") == 0)
+        return set_path(p, o->client_secret_file, v);
+    if (strcmp(k, "introspection_ca") == 0)
+        return set_path(p, o->introspection_ca, v);
+    if (strcmp(k, "introspection_timeout") == 0)
+        return set_ms(p, &o->introspection_timeout_ms, v, 100);
+    if (strcmp(k, "introspection_cache") == 0)
+        return set_ms(p, &o->introspection_cache_ms, v, 0);
+    if (strcmp(k, "openid_configuration") == 0)
+        return set_str(p, o->openid_configuration, sizeof(o->openid_configuration), v);
+    snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [oauth]", k);
+    return 0;
+}
+
 static int userdb_key(struct parse_ctx *p, const char *k, const char *v)
 {
     struct conf *c = p->c;
@@ -335,6 +452,10 @@ static int userdb_key(struct parse_ctx *p, const char *k, const char *v)
         return set_ms(p, &c->cache_ttl_ms, v, 0);
     if (strcmp(k, "cache_size") == 0)
         return set_u32(p, &c->cache_size, v, 16, 16777216);
+    if (strcmp(k, "scram_iterations") == 0)
+        return set_u32(p, &c->scram_iterations, v, 4096, 10000000);
+    if (strcmp(k, "methods") == 0)
+        return set_words(p, &c->default_methods, v, method_words, NWORDS(method_words));
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [userdb]", k);
     return 0;
 }
@@ -559,6 +680,8 @@ static int listener_key(struct parse_ctx *p, const char *k, const char *v)
         }
         return 1;
     }
+    if (strcmp(k, "mechanisms") == 0)
+        return set_words(p, &l->mechs, v, mech_words, NWORDS(mech_words));
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [listener]", k);
     return 0;
 }
@@ -581,6 +704,7 @@ static int enter_section(struct parse_ctx *p, const char *section)
     struct conf *c = p->c;
     snprintf(p->cur_section, sizeof(p->cur_section), "%s", section);
     p->cur_listener = NULL;
+    p->cur_oauth = NULL;
     p->cur_cert = NULL;
     if (strncmp(section, "listener ", 9) == 0) {
         if (!name_ok(section + 9) || c->n_listeners >= CONF_MAX_LISTENERS) {
@@ -595,6 +719,7 @@ static int enter_section(struct parse_ctx *p, const char *section)
         p->cur_listener = &c->listeners[c->n_listeners++];
         snprintf(p->cur_listener->name, CONF_NAME_MAX, "%s", section + 9);
         p->cur_listener->tls = CONF_TLS_IMPLICIT;
+        p->cur_listener->mechs = CONF_MECH_ALL;
     } else if (strncmp(section, "certificate ", 12) == 0) {
         if (!name_ok(section + 12) || c->n_certs >= CONF_MAX_CERTS) {
             snprintf(p->msg, sizeof(p->msg), "bad certificate name or too many certificates");
@@ -607,7 +732,26 @@ static int enter_section(struct parse_ctx *p, const char *section)
             }
         p->cur_cert = &c->certs[c->n_certs++];
         snprintf(p->cur_cert->name, CONF_NAME_MAX, "%s", section + 12);
+    } else if (strncmp(section, "oauth ", 6) == 0) {
+        if (!name_ok(section + 6) || c->n_oauth >= CONF_MAX_OAUTH) {
+            snprintf(p->msg, sizeof(p->msg), "bad oauth issuer name or too many issuers (max %d)", CONF_MAX_OAUTH);
+            return 0;
+        }
+        for (unsigned i = 0; i < c->n_oauth; i++)
+            if (strcmp(c->oauth[i].name, section + 6) == 0) {
+                snprintf(p->msg, sizeof(p->msg), "duplicate section [%s]", section);
+                return 0;
+            }
+        struct conf_oauth *o = &c->oauth[c->n_oauth++];
+        p->cur_oauth = o;
+        snprintf(o->name, CONF_NAME_MAX, "%s", section + 6);
+        o->algorithms = CONF_OAUTH_RS256 | CONF_OAUTH_ES256 | CONF_OAUTH_EDDSA;
+        strcpy(o->username_claim, "email");
+        o->clock_skew_ms = 60000;
+        o->introspection_timeout_ms = 3000;
+        o->introspection_cache_ms = 60000;
     } else if (strcmp(section, "server") && strcmp(section, "tls") && strcmp(section, "userdb") &&
+               strcmp(section, "passwords") &&
                strcmp(section, "mail") && strcmp(section, "defence") && strcmp(section, "alerts") &&
                strcmp(section, "metrics")) {
         snprintf(p->msg, sizeof(p->msg), "unknown section [%s]", section);
@@ -644,6 +788,10 @@ static int handle_key(struct parse_ctx *p, const char *section, const char *name
         return alerts_key(p, name, value);
     if (strcmp(section, "metrics") == 0)
         return metrics_key(p, name, value);
+    if (strcmp(section, "passwords") == 0)
+        return passwords_key(p, name, value);
+    if (p->cur_oauth != NULL)
+        return oauth_key(p, name, value);
     if (p->cur_listener != NULL)
         return listener_key(p, name, value);
     return cert_key(p, name, value);
@@ -697,6 +845,18 @@ static int conf_check(const char *name, struct conf *c, bool check_files, struct
                              name, ct->name, ct->key, (unsigned)(st.st_mode & 0777));
         if (stat(ct->cert, &st) < 0)
             return error_set_errno(err, errno, "%s: [certificate %s] cert %s", name, ct->name, ct->cert);
+    }
+    for (unsigned i = 0; i < c->n_oauth; i++) {
+        const struct conf_oauth *o = &c->oauth[i];
+        if (o->issuer[0] == '\0')
+            return error_set(err, "%s: [oauth %s] needs issuer", name, o->name);
+        if (o->jwks_file[0] == '\0' && o->introspection_url[0] == '\0')
+            return error_set(err, "%s: [oauth %s] needs jwks_file or introspection_url", name, o->name);
+        if (o->jwks_file[0] != '\0' && o->audience[0] == '\0')
+            return error_set(err, "%s: [oauth %s] needs audience to validate tokens locally", name, o->name);
+        if (o->introspection_url[0] != '\0' && (o->client_id[0] == '\0' || o->client_secret_file[0] == '\0'))
+            return error_set(err, "%s: [oauth %s] introspection needs client_id and client_secret_file", name,
+                             o->name);
     }
     if (!path_beneath(c->mail_location, c->mail_root))
         return error_set(err, "%s: [mail] location %s is not beneath root %s", name, c->mail_location,
@@ -811,6 +971,32 @@ void conf_print(const struct conf *c, FILE *out)
             c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
             c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t,
             (unsigned long long)(c->cache_ttl_ms / 1000), c->cache_size);
+    fprintf(out, "scram_iterations = %u\nmethods =", c->scram_iterations);
+    print_words(out, c->default_methods, method_words, NWORDS(method_words));
+    fprintf(out, "\n[passwords]\nmin_length = %u\nmin_quality = %u\n%sbreached_list = %s\n", c->pw_min_length,
+            c->pw_min_quality, c->pw_breached_list[0] ? "" : "# ",
+            c->pw_breached_list[0] ? c->pw_breached_list : "(not checked)");
+    for (unsigned i = 0; i < c->n_oauth; i++) {
+        const struct conf_oauth *o = &c->oauth[i];
+        char sk[32], it[32], ic[32];
+        fprintf(out, "\n[oauth %s]\nissuer = %s\n", o->name, o->issuer);
+        const char *opt[][2] = {{"audience", o->audience},
+                                {"jwks_file", o->jwks_file},
+                                {"scope", o->scope},
+                                {"introspection_url", o->introspection_url},
+                                {"client_id", o->client_id},
+                                {"client_secret_file", o->client_secret_file},
+                                {"introspection_ca", o->introspection_ca},
+                                {"openid_configuration", o->openid_configuration}};
+        for (size_t j = 0; j < sizeof(opt) / sizeof(opt[0]); j++)
+            if (opt[j][1][0] != '\0')
+                fprintf(out, "%s = %s\n", opt[j][0], opt[j][1]);
+        fprintf(out, "username_claim = %s\nclock_skew = %s\nintrospection_timeout = %s\nintrospection_cache = %s\n"
+                     "algorithms =",
+                o->username_claim, ms_str(o->clock_skew_ms, sk, sizeof(sk)),
+                ms_str(o->introspection_timeout_ms, it, sizeof(it)), ms_str(o->introspection_cache_ms, ic, sizeof(ic)));
+        print_words(out, o->algorithms, alg_words, NWORDS(alg_words));
+    }
     fprintf(out, "\n[mail]\nlocation = %s\nroot = %s\ncreate = %s\n", c->mail_location, c->mail_root,
             c->mail_create ? "yes" : "no");
     char d[9][32];
@@ -845,6 +1031,8 @@ void conf_print(const struct conf *c, FILE *out)
     for (unsigned i = 0; i < c->n_listeners; i++) {
         const struct conf_listener *l = &c->listeners[i];
         fprintf(out, "\n[listener %s]\ntls = %s\n", l->name, l->tls == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
+        fprintf(out, "mechanisms =");
+        print_words(out, l->mechs, mech_words, NWORDS(mech_words));
         for (unsigned j = 0; j < l->n_addrs; j++)
             fprintf(out, "address = %s\n", l->addrs[j]);
     }

@@ -32,6 +32,54 @@ enum conf_alert_event {
 };
 
 enum conf_tls_mode { CONF_TLS_IMPLICIT, CONF_TLS_STARTTLS };
+
+/* SASL mechanisms a listener may offer ([listener] mechanisms). */
+enum conf_mech {
+    CONF_MECH_PLAIN = 1u << 0, /* also USER/PASS */
+    CONF_MECH_SCRAM = 1u << 1,
+    CONF_MECH_SCRAM_PLUS = 1u << 2,
+    CONF_MECH_OAUTHBEARER = 1u << 3,
+    CONF_MECH_XOAUTH2 = 1u << 4,
+    CONF_MECH_ALL = (1u << 5) - 1,
+};
+
+/* Credentials a user may open POP3 with (per-user policy; [userdb] methods is
+ * the default for users without one, e.g. every passwd-file user). */
+enum conf_method {
+    CONF_METHOD_PASSWORD = 1u << 0, /* the account password (PLAIN, USER/PASS) */
+    CONF_METHOD_APP = 1u << 1,      /* an app password */
+    CONF_METHOD_OAUTH = 1u << 2,    /* an OAuth 2.0 bearer token */
+    CONF_METHOD_SCRAM = 1u << 3,    /* SCRAM-SHA-256(-PLUS) */
+    CONF_METHOD_ALL = (1u << 4) - 1,
+};
+
+#define CONF_MAX_OAUTH 8
+
+/* [oauth NAME]: one trusted token issuer (see src/auth/oauth.h). */
+struct conf_oauth {
+    char name[CONF_NAME_MAX];
+    char issuer[CONF_URL_MAX];     /* the "iss" a token must carry */
+    char audience[256];            /* must appear in "aud" */
+    char jwks_file[CONF_PATH_MAX]; /* local validation of JWTs; "" = introspection only */
+    uint32_t algorithms;           /* OAUTH_ALG_* bits, default RS256 ES256 EdDSA */
+    char scope[256];               /* space-separated scopes every token must hold, "" = none */
+    char username_claim[64];       /* claim naming the user, default "email" */
+    uint64_t clock_skew_ms;        /* tolerance on exp/nbf/iat, default 60 s, at most 300 s */
+    char introspection_url[CONF_URL_MAX]; /* RFC 7662 endpoint, "" = none */
+    char client_id[256];                  /* introspection client credentials */
+    char client_secret_file[CONF_PATH_MAX];
+    char introspection_ca[CONF_PATH_MAX]; /* PEM bundle, "" = the system's */
+    uint64_t introspection_timeout_ms;    /* default 3 s */
+    uint64_t introspection_cache_ms;      /* default 60 s; 0 = no cache */
+    char openid_configuration[CONF_URL_MAX]; /* sent in the RFC 7628 failure status, "" = omitted */
+};
+
+/* Token signature algorithms ([oauth] algorithms); nothing else is ever accepted. */
+enum conf_oauth_alg {
+    CONF_OAUTH_RS256 = 1u << 0,
+    CONF_OAUTH_ES256 = 1u << 1,
+    CONF_OAUTH_EDDSA = 1u << 2,
+};
 enum conf_userdb_driver { CONF_USERDB_SQLITE, CONF_USERDB_PASSWD_FILE };
 
 struct conf_listener {
@@ -39,6 +87,7 @@ struct conf_listener {
     char addrs[CONF_MAX_ADDRS][128]; /* "127.0.0.1:995", "[::1]:995", "*:995" */
     unsigned n_addrs;
     enum conf_tls_mode tls;
+    uint32_t mechs; /* enum conf_mech bits, default all (OAuth ones only when an [oauth] issuer exists) */
 };
 
 struct conf_cert {
@@ -81,6 +130,17 @@ struct conf {
     uint32_t argon2_m_kib, argon2_t; /* cost for the dummy hash and new hashes */
     uint64_t cache_ttl_ms;           /* verified-credential cache; 0 = off */
     uint32_t cache_size;
+    uint32_t scram_iterations; /* PBKDF2 rounds of SCRAM keys made when a password is set */
+    uint32_t default_methods;  /* enum conf_method bits for users without a policy of their own */
+
+    /* [passwords] (checked by popsctl when an admin sets a password) */
+    uint32_t pw_min_length;               /* default 12 (NIST SP 800-63B) */
+    uint32_t pw_min_quality;              /* libpwquality score 0..100 a password must reach */
+    char pw_breached_list[CONF_PATH_MAX]; /* sorted "SHA1HEX:count" lines, "" = not checked */
+
+    /* [oauth NAME] */
+    struct conf_oauth oauth[CONF_MAX_OAUTH];
+    unsigned n_oauth;
 
     /* [mail] */
     char mail_location[CONF_PATH_MAX]; /* template with %u %n %d, under mail_root */

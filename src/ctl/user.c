@@ -1,8 +1,9 @@
 /* `popsctl user`: add, passwd, del and list users in the SQLite database.
  * Passwords come from stdin (one line; prompted twice without echo on a
- * terminal) or are generated; they are hashed with Argon2id here, so the
- * database only ever sees the hash. Exit status: 0 ok, 1 operational
- * failure, 2 usage error. */
+ * terminal) or are generated. A typed one must pass the [passwords] checks
+ * (auth/pwcheck.h). Both the Argon2id hash and the SCRAM-SHA-256 keys are
+ * made here, so the database only ever sees verifiers. Exit status: 0 ok,
+ * 1 operational failure, 2 usage error. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,16 +15,18 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "auth/pwcheck.h"
 #include "auth/pwscheme.h"
 #include "auth/userdb.h"
 #include "common/secret.h"
 #include "common/strnum.h"
+#include "conf/conf.h"
 #include "ctl/ctl.h"
+#include "sasl/scram.h"
 
-#define EXIT_OPFAIL 1
-#define EXIT_USAGE 2
+#define EXIT_OPFAIL CTL_EXIT_OPFAIL
+#define EXIT_USAGE CTL_EXIT_USAGE
 
-#define PW_MIN_CHARS 12
 /* Same bound as pwscheme_hash: longer passwords could never be verified. */
 #define PW_MAX_BYTES 512
 #define GEN_LEN 20
@@ -40,18 +43,22 @@ static void usage(FILE *out)
             "  user list [--json]                         list users (never their hashes)\n"
             "\n"
             "The password is read from stdin: one line, the trailing newline removed\n"
-            "(on a terminal it is asked twice, without echo). It must have at least %d\n"
-            "characters and at most %d bytes. --generate makes a %d-character password\n"
-            "instead and prints it once on stdout as \"password: ...\".\n"
+            "(on a terminal it is asked twice, without echo), at most %d bytes. It must\n"
+            "pass the config's [passwords] checks: min_length characters (default 12),\n"
+            "libpwquality's dictionary, user-name and pattern checks with a score of at\n"
+            "least min_quality, and not be in breached_list. There is no override.\n"
+            "--generate makes a %d-character password instead and prints it once on\n"
+            "stdout as \"password: ...\".\n"
             "--mail PATH sets an absolute Maildir path overriding the config's template.\n"
             "\n"
-            "Passwords are hashed with Argon2id (t=%u, m=%u KiB, p=%u). For tests only,\n"
-            "the environment can change the cost: POPSD_ARGON2_M_KIB (memory, KiB, >= 8)\n"
-            "and POPSD_ARGON2_T (iterations, >= 1).\n"
+            "Passwords are hashed with Argon2id (t=%u, m=%u KiB, p=%u), and SCRAM-SHA-256\n"
+            "keys are derived with [userdb] scram_iterations. For tests only, the\n"
+            "environment can change the Argon2 cost: POPSD_ARGON2_M_KIB (memory, KiB,\n"
+            ">= 8) and POPSD_ARGON2_T (iterations, >= 1).\n"
             "\n"
             "Exit status: 0 ok, 1 operational failure, 2 usage error.\n",
-            PW_MIN_CHARS, PW_MAX_BYTES, GEN_LEN, pwscheme_argon2_default.t_cost,
-            pwscheme_argon2_default.m_cost_kib, pwscheme_argon2_default.parallelism);
+            PW_MAX_BYTES, GEN_LEN, pwscheme_argon2_default.t_cost, pwscheme_argon2_default.m_cost_kib,
+            pwscheme_argon2_default.parallelism);
 }
 
 static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -64,22 +71,6 @@ static int fail(int status, const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return status;
-}
-
-/* Copies s into dst for display, control bytes and '\' as \xNN, so a name
- * written into the database by other means cannot drive the terminal. */
-static const char *printable(const char *s, char *dst, size_t dstsz)
-{
-    size_t o = 0;
-    for (; *s != '\0' && o + 5 < dstsz; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            o += (size_t)snprintf(dst + o, dstsz - o, "\\x%02x", c);
-        else
-            dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return dst;
 }
 
 /* ---- password input ---- */
@@ -176,16 +167,6 @@ static int prompt_tty(const char *prompt, struct pwbuf *p)
     return r;
 }
 
-/* Code points, not bytes, so a UTF-8 password is not favoured or penalised. */
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            n++;
-    return n;
-}
-
 static int get_password(struct pwbuf *p)
 {
     if (isatty(STDIN_FILENO)) {
@@ -201,8 +182,6 @@ static int get_password(struct pwbuf *p)
     } else if (read_line(STDIN_FILENO, p) < 0) {
         return -1;
     }
-    if (utf8_chars(p->s, p->len) < PW_MIN_CHARS)
-        return fail(-1, "password too short: at least %d characters are required", PW_MIN_CHARS);
     return 0;
 }
 
@@ -232,20 +211,9 @@ static int show_password(const struct pwbuf *p)
 {
     char line[sizeof("password: \n") + sizeof(p->s)];
     int n = snprintf(line, sizeof(line), "password: %s\n", p->s);
-    int r = 0;
-    fflush(stdout);
-    for (size_t off = 0; n > 0 && off < (size_t)n;) {
-        ssize_t w = write(STDOUT_FILENO, line + off, (size_t)n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            r = fail(-1, "writing the password: %s", strerror(errno));
-            break;
-        }
-        off += (size_t)w;
-    }
+    int r = n > 0 && (size_t)n < sizeof(line) ? ctl_write_secret("user", line, (size_t)n) : EXIT_OPFAIL;
     secret_wipe(line, sizeof(line));
-    return r;
+    return r == 0 ? 0 : -1;
 }
 
 static int env_u32(const char *name, uint32_t min, uint32_t *v)
@@ -258,8 +226,11 @@ static int env_u32(const char *name, uint32_t min, uint32_t *v)
     return 0;
 }
 
-/* Reads or generates the password and hashes it into hash[PWSCHEME_HASH_MAX]. */
-static int new_hash(bool generate, struct pwbuf *pw, char *hash)
+/* Reads (and checks) or generates the password, and makes its verifiers:
+ * hash[PWSCHEME_HASH_MAX] (Argon2id) and scram[USERDB_SCRAM_MAX]. A generated
+ * password skips pwcheck: 20 symbols of a 56-letter alphabet are 116 bits. */
+static int new_credentials(const struct conf *c, const char *name, bool generate, struct pwbuf *pw,
+                           char *hash, char *scram)
 {
     struct pwscheme_argon2_params p = pwscheme_argon2_default;
     if (env_u32("POPSD_ARGON2_M_KIB", 8, &p.m_cost_kib) < 0 || env_u32("POPSD_ARGON2_T", 1, &p.t_cost) < 0)
@@ -267,9 +238,18 @@ static int new_hash(bool generate, struct pwbuf *pw, char *hash)
     if ((generate ? generate_password(pw) : get_password(pw)) < 0)
         return EXIT_OPFAIL;
     struct error err = {{0}};
+    if (!generate && pwcheck(c, name, pw->s, pw->len, &err) < 0)
+        return fail(EXIT_OPFAIL, "%s", err.msg);
     if (pwscheme_hash(pw->s, pw->len, &p, hash, PWSCHEME_HASH_MAX, &err) < 0)
         return fail(EXIT_OPFAIL, "%s", err.msg);
-    return 0;
+    struct scram_keys k;
+    int r = 0;
+    if (scram_keys_derive(pw->s, pw->len, NULL, 0, c->scram_iterations, &k, &err) < 0)
+        r = fail(EXIT_OPFAIL, "SCRAM keys: %s", err.msg);
+    else if (scram_keys_format(&k, scram, USERDB_SCRAM_MAX) < 0)
+        r = fail(EXIT_OPFAIL, "SCRAM keys: too long to store");
+    secret_wipe(&k, sizeof(k));
+    return r;
 }
 
 /* ---- subcommands ---- */
@@ -306,13 +286,13 @@ static int cmd_add_or_passwd(const struct ctl_opts *o, const struct args *a, boo
     if (r != 0)
         return r;
     struct pwbuf pw;
-    char hash[PWSCHEME_HASH_MAX];
+    char hash[PWSCHEME_HASH_MAX], scram[USERDB_SCRAM_MAX];
     char shown[4 * USERDB_NAME_MAX + 1];
     struct error err = {{0}};
-    r = new_hash(a->generate, &pw, hash);
+    r = new_credentials(o->conf, a->name, a->generate, &pw, hash, scram);
     if (r == 0) {
-        int rc = add ? userdb_admin_add(db, a->name, hash, a->mail, &err)
-                     : userdb_admin_set_password(db, a->name, hash, &err);
+        int rc = add ? userdb_admin_add(db, a->name, hash, scram, a->mail, &err)
+                     : userdb_admin_set_password(db, a->name, hash, scram, &err);
         if (rc < 0)
             r = fail(EXIT_OPFAIL, "%s", err.msg);
     }
@@ -321,9 +301,10 @@ static int cmd_add_or_passwd(const struct ctl_opts *o, const struct args *a, boo
         r = EXIT_OPFAIL;
     if (r == 0)
         fprintf(stderr, "popsctl user: %s '%s'\n", add ? "added" : "password changed for",
-                printable(a->name, shown, sizeof(shown)));
+                ctl_printable(a->name, shown, sizeof(shown)));
     pwbuf_wipe(&pw);
     secret_wipe(hash, sizeof(hash));
+    secret_wipe(scram, sizeof(scram));
     userdb_admin_close(&db);
     return r;
 }
@@ -339,7 +320,7 @@ static int cmd_del(const struct ctl_opts *o, const struct args *a)
     if (userdb_admin_delete(db, a->name, &err) < 0)
         r = fail(EXIT_OPFAIL, "%s", err.msg);
     else
-        fprintf(stderr, "popsctl user: deleted '%s'\n", printable(a->name, shown, sizeof(shown)));
+        fprintf(stderr, "popsctl user: deleted '%s'\n", ctl_printable(a->name, shown, sizeof(shown)));
     userdb_admin_close(&db);
     return r;
 }
@@ -404,9 +385,9 @@ static int list_cb(void *ctx, const char *name, const char *mail, bool pop3_enab
         char n[4 * USERDB_NAME_MAX + 1], m[4 * USERDB_PATH_MAX + 1], u[64];
         if (l->n == 0)
             printf("%-24s %-14s %-4s %-20s %s\n", "NAME", "SCHEME", "POP3", "UPDATED", "MAIL");
-        printf("%-24s %-14s %-4s %-20s %s\n", printable(name, n, sizeof(n)), scheme,
-               pop3_enabled ? "yes" : "no", printable(updated, u, sizeof(u)),
-               mail[0] != '\0' ? printable(mail, m, sizeof(m)) : "-");
+        printf("%-24s %-14s %-4s %-20s %s\n", ctl_printable(name, n, sizeof(n)), scheme,
+               pop3_enabled ? "yes" : "no", ctl_printable(updated, u, sizeof(u)),
+               mail[0] != '\0' ? ctl_printable(mail, m, sizeof(m)) : "-");
     }
     l->n++;
     return 0;
@@ -492,7 +473,7 @@ int ctl_user_main(const struct ctl_opts *o, int argc, char **argv)
     }
     if (cmds[c].takes_name && a.name == NULL)
         return fail(EXIT_USAGE, "%s: missing user NAME", cmds[c].name);
-    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0')
+    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0' || o->conf == NULL)
         return fail(EXIT_USAGE, "no user database: give --db FILE or set the userdb path in the config");
 
     switch (cmds[c].cmd) {

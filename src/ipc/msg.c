@@ -100,6 +100,21 @@ size_t ipc_r_str(struct ipc_reader *r, char *dst, size_t cap)
     return n;
 }
 
+size_t ipc_r_bytes(struct ipc_reader *r, void *dst, size_t cap)
+{
+    const uint8_t *lp = take(r, 2);
+    if (lp == NULL)
+        return 0;
+    size_t n = (size_t)lp[0] << 8 | lp[1];
+    const uint8_t *p = take(r, n);
+    if (p == NULL || n > cap) {
+        r->bad = true;
+        return 0;
+    }
+    memcpy(dst, p, n);
+    return n;
+}
+
 int ipc_r_end(const struct ipc_reader *r)
 {
     return (r->bad || r->left != 0) ? -1 : 0;

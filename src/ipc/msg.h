@@ -42,6 +42,8 @@ uint32_t ipc_r_u32(struct ipc_reader *r);
 /* Copies a string of at most cap-1 bytes without NULs and NUL-terminates it;
  * anything else marks the reader bad. Returns the length. */
 size_t ipc_r_str(struct ipc_reader *r, char *dst, size_t cap);
+/* Copies a byte string of at most cap bytes (any bytes); returns its length. */
+size_t ipc_r_bytes(struct ipc_reader *r, void *dst, size_t cap);
 /* 0 if every getter succeeded and no byte is left over, else -1. */
 int ipc_r_end(const struct ipc_reader *r);
 

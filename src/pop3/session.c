@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "common/strnum.h"
+#include "conf/conf.h"
 #include "pop3/command.h"
 #include "pop3/frame.h"
 
@@ -34,6 +35,12 @@ struct pop3_session {
     const char *attempt_mech;
     const struct sasl_mech *mech;
     struct sasl_exchange *sasl;
+    unsigned sasl_step;   /* client messages of the current exchange sent to authd */
+    bool final_ok;        /* success data sent; an empty line completes the login */
+    bool final_fail;      /* failure status sent; any line gets the -ERR */
+    uint32_t final_delay; /* the failure delay to run then */
+    char ok_user[SASL_NAME_MAX + 1];
+    char ok_mail[1024];
     char pending_reply[128];
 
     char user[SASL_NAME_MAX + 1]; /* authenticated */
@@ -102,6 +109,18 @@ static bool credentials_allowed(const struct pop3_session *s)
     return s->tls; /* RFC 8314: no reusable secret crosses the wire in clear */
 }
 
+/* Every mechanism needs TLS (no credential of any kind before it), and the
+ * listener's list decides among them. */
+static bool mech_offered(const struct pop3_session *s, const struct sasl_mech *m)
+{
+    return credentials_allowed(s) && (s->p.mechs & m->bit) != 0;
+}
+
+static bool plus_offered(const struct pop3_session *s)
+{
+    return credentials_allowed(s) && (s->p.mechs & CONF_MECH_SCRAM_PLUS) != 0;
+}
+
 static void cmd_capa(struct pop3_session *s, struct pop3_cmd *c)
 {
     char buf[1024];
@@ -111,9 +130,12 @@ static void cmd_capa(struct pop3_session *s, struct pop3_cmd *c)
     CAP("EXPIRE NEVER\r\nLOGIN-DELAY %u\r\n", s->p.login_delay_s);
     if (s->state == POP3_STATE_AUTHORIZATION) {
         if (credentials_allowed(s)) {
-            CAP("USER\r\nSASL");
+            if (s->p.mechs & CONF_MECH_PLAIN)
+                CAP("USER\r\n");
+            CAP("SASL");
             for (size_t i = 0; sasl_mechs[i] != NULL; i++)
-                CAP(" %s", sasl_mechs[i]->name);
+                if (mech_offered(s, sasl_mechs[i]))
+                    CAP(" %s", sasl_mechs[i]->name);
             CAP("\r\n");
         }
         if (s->p.stls_allowed && !s->tls)
@@ -160,6 +182,10 @@ static void cmd_user(struct pop3_session *s, struct pop3_cmd *c)
         refuse_cleartext(s);
         return;
     }
+    if (!(s->p.mechs & CONF_MECH_PLAIN)) {
+        bad_command(s, "[AUTH] USER/PASS is not offered on this port; use AUTH");
+        return;
+    }
     if (c->arglen[0] > SASL_NAME_MAX) {
         bad_command(s, "User name too long");
         return;
@@ -172,11 +198,15 @@ static void cmd_user(struct pop3_session *s, struct pop3_cmd *c)
 
 static void begin_verify(struct pop3_session *s, const char *mech, struct sasl_creds *creds)
 {
-    s->auth_attempts++;
-    snprintf(s->attempt_user, sizeof(s->attempt_user), "%s", creds->authcid);
+    if (s->sasl_step == 0) {
+        /* One attempt per exchange, however many messages it takes. The name
+         * comes from the mechanism (for SCRAM only authd parses it). */
+        s->auth_attempts++;
+        snprintf(s->attempt_user, sizeof(s->attempt_user), "%s", creds->authcid);
+    }
     s->attempt_mech = mech;
     enter_state(s, POP3_STATE_WAIT_AUTHD);
-    s->ops->auth_request(s->io, mech, creds);
+    s->ops->auth_request(s->io, mech, creds, s->sasl_step++, plus_offered(s));
     sasl_creds_wipe(creds);
 }
 
@@ -204,6 +234,7 @@ static void cmd_pass(struct pop3_session *s, char *pw, size_t pwlen)
     memcpy(creds.secret, pw, pwlen);
     creds.secret_len = pwlen;
     secret_wipe(pw, pwlen);
+    s->sasl_step = 0;
     begin_verify(s, "USER", &creds);
 }
 
@@ -212,6 +243,19 @@ static void sasl_abort(struct pop3_session *s)
     if (s->sasl != NULL)
         s->mech->finish(&s->sasl);
     s->mech = NULL;
+    s->final_ok = s->final_fail = false;
+    secret_wipe(s->ok_mail, sizeof(s->ok_mail));
+    secret_wipe(s->ok_user, sizeof(s->ok_user));
+}
+
+/* "+ base64(data)": a challenge, or the data that ends an exchange. */
+static bool send_challenge(struct pop3_session *s, const unsigned char *data, size_t len)
+{
+    char enc[B64_ENCODED_LEN(SASL_MSG_MAX) + 1];
+    if (len > SASL_MSG_MAX || b64_encode(data, len, enc, sizeof(enc)) < 0)
+        return false;
+    reply_line(s, "+ %s", enc);
+    return true;
 }
 
 /* Runs one SASL step on a base64 client message. */
@@ -232,19 +276,17 @@ static void sasl_input(struct pop3_session *s, const char *b64, size_t len)
     enum sasl_step_result r = s->mech->step(s->sasl, in, (size_t)n, out, sizeof(out), &outlen, &creds, &err);
     secret_wipe(in, sizeof(in));
     if (r == SASL_STEP_CONTINUE) {
-        char enc[B64_ENCODED_LEN(SASL_MSG_MAX) + 1];
-        if (b64_encode(out, outlen, enc, sizeof(enc)) < 0) {
+        enter_state(s, POP3_STATE_SASL);
+        if (!send_challenge(s, out, outlen)) {
             sasl_abort(s);
             enter_state(s, POP3_STATE_AUTHORIZATION);
             reply_err(s, "[SYS/TEMP] Internal error.");
-            return;
         }
-        enter_state(s, POP3_STATE_SASL);
-        reply_line(s, "+ %s", enc);
         return;
     }
     const char *mech = s->mech->name;
-    sasl_abort(s);
+    if (r == SASL_STEP_FAIL || !s->mech->relay)
+        sasl_abort(s); /* a relayed exchange lives on in authd until it ends */
     if (r == SASL_STEP_FAIL) {
         sasl_creds_wipe(&creds);
         enter_state(s, POP3_STATE_AUTHORIZATION);
@@ -265,7 +307,7 @@ static void cmd_auth(struct pop3_session *s, struct pop3_cmd *c)
         char buf[256];
         size_t o = (size_t)snprintf(buf, sizeof(buf), "+OK Mechanisms follow\r\n");
         for (size_t i = 0; sasl_mechs[i] != NULL; i++)
-            if (!sasl_mechs[i]->plaintext_secret || credentials_allowed(s))
+            if (mech_offered(s, sasl_mechs[i]))
                 o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\r\n", sasl_mechs[i]->name);
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, ".\r\n");
         s->ops->write(s->io, buf, o < sizeof(buf) ? o : sizeof(buf) - 1);
@@ -278,11 +320,16 @@ static void cmd_auth(struct pop3_session *s, struct pop3_cmd *c)
         bad_command(s, "Unsupported authentication mechanism");
         return;
     }
-    if (m->plaintext_secret && !credentials_allowed(s)) {
+    if (!credentials_allowed(s)) {
         refuse_cleartext(s);
         return;
     }
+    if (!mech_offered(s, m)) {
+        bad_command(s, "Unsupported authentication mechanism");
+        return;
+    }
     s->mech = m;
+    s->sasl_step = 0;
     s->sasl = m->start();
     if (s->sasl == NULL) {
         s->mech = NULL;
@@ -297,8 +344,41 @@ static void cmd_auth(struct pop3_session *s, struct pop3_cmd *c)
     reply_line(s, "+ ");
 }
 
+static void fail_after_delay(struct pop3_session *s, uint32_t delay_ms)
+{
+    snprintf(s->pending_reply, sizeof(s->pending_reply), "-ERR [AUTH] Authentication failed.\r\n");
+    s->close_after_delay = s->auth_attempts >= s->p.max_auth_attempts;
+    enter_state(s, POP3_STATE_WAIT_DELAY);
+    s->ops->start_timer(s->io, delay_ms);
+}
+
+static void login(struct pop3_session *s, const struct pop3_auth_result *r);
+
 static void sasl_line(struct pop3_session *s, const char *line, size_t len)
 {
+    if (s->final_fail) {
+        /* RFC 7628 3.2.3: the client acknowledged the error status (with 0x01, or anything). */
+        uint32_t d = s->final_delay;
+        sasl_abort(s);
+        fail_after_delay(s, d);
+        return;
+    }
+    if (s->final_ok) {
+        if (len == 0) {
+            char user[SASL_NAME_MAX + 1], mail[sizeof(s->ok_mail)];
+            memcpy(user, s->ok_user, sizeof(user));
+            memcpy(mail, s->ok_mail, sizeof(mail));
+            struct pop3_auth_result r = {.status = POP3_AUTH_OK, .user = user, .mail_path = mail};
+            sasl_abort(s);
+            login(s, &r);
+            return;
+        }
+        /* The client refused our server signature (or sent junk): no login. */
+        sasl_abort(s);
+        enter_state(s, POP3_STATE_AUTHORIZATION);
+        reply_err(s, "[AUTH] Authentication cancelled.");
+        return;
+    }
     if (len == 1 && line[0] == '*') {
         sasl_abort(s);
         enter_state(s, POP3_STATE_AUTHORIZATION);
@@ -648,8 +728,42 @@ void pop3_session_auth_result(struct pop3_session *s, const struct pop3_auth_res
         return;
     char q[300];
     log_quote(q, sizeof(q), s->attempt_user, strlen(s->attempt_user));
+    if (r->status == POP3_AUTH_CONTINUE) {
+        if (s->mech == NULL || !s->mech->relay || r->data_len == 0) {
+            /* authd asked to continue an exchange we do not have: treat as an internal error. */
+            sasl_abort(s);
+            enter_state(s, POP3_STATE_AUTHORIZATION);
+            reply_err(s, "[SYS/TEMP] Authentication is temporarily unavailable; try again later.");
+            return;
+        }
+        if (r->user != NULL && r->user[0] != '\0')
+            snprintf(s->attempt_user, sizeof(s->attempt_user), "%s", r->user); /* as authd parsed it */
+        enter_state(s, POP3_STATE_SASL);
+        if (!send_challenge(s, r->data, r->data_len)) {
+            sasl_abort(s);
+            enter_state(s, POP3_STATE_AUTHORIZATION);
+            reply_err(s, "[SYS/TEMP] Internal error.");
+        }
+        return;
+    }
+    sasl_abort(s); /* whatever follows, the exchange is over in authd */
     switch (r->status) {
+    case POP3_AUTH_CONTINUE:
+        return; /* handled above */
     case POP3_AUTH_OK:
+        if (r->data_len > 0) {
+            snprintf(s->ok_user, sizeof(s->ok_user), "%s", r->user);
+            snprintf(s->ok_mail, sizeof(s->ok_mail), "%s", r->mail_path);
+            enter_state(s, POP3_STATE_SASL);
+            if (send_challenge(s, r->data, r->data_len)) {
+                s->final_ok = true;
+                return;
+            }
+            sasl_abort(s);
+            enter_state(s, POP3_STATE_AUTHORIZATION);
+            reply_err(s, "[SYS/TEMP] Internal error.");
+            return;
+        }
         login(s, r);
         return;
     case POP3_AUTH_TEMPFAIL:
@@ -666,15 +780,23 @@ void pop3_session_auth_result(struct pop3_session *s, const struct pop3_auth_res
         return;
     case POP3_AUTH_FAIL:
     case POP3_AUTH_DISABLED:
+    case POP3_AUTH_POLICY:
         /* Logged now, when it happens, so fail2ban can react at once. */
         log_event(LOG_LVL_NOTICE, "auth_failure", "sid=%s user=%s mech=%s remote=%s reason=%s attempt=%u delay_ms=%u",
                   s->p.sid, q, s->attempt_mech, s->p.remote_ip,
-                  r->status == POP3_AUTH_DISABLED ? "pop3_disabled" : "bad_credentials", s->auth_attempts,
-                  r->delay_ms);
-        snprintf(s->pending_reply, sizeof(s->pending_reply), "-ERR [AUTH] Authentication failed.\r\n");
-        s->close_after_delay = s->auth_attempts >= s->p.max_auth_attempts;
-        enter_state(s, POP3_STATE_WAIT_DELAY);
-        s->ops->start_timer(s->io, r->delay_ms);
+                  r->status == POP3_AUTH_DISABLED ? "pop3_disabled"
+                  : r->status == POP3_AUTH_POLICY ? "policy"
+                                                  : "bad_credentials",
+                  s->auth_attempts, r->delay_ms);
+        if (r->data_len > 0) {
+            enter_state(s, POP3_STATE_SASL);
+            if (send_challenge(s, r->data, r->data_len)) {
+                s->final_fail = true;
+                s->final_delay = r->delay_ms;
+                return;
+            }
+        }
+        fail_after_delay(s, r->delay_ms);
         return;
     }
 }

@@ -33,6 +33,8 @@ enum pop3_auth_status {
     POP3_AUTH_TEMPFAIL,    /* user database unreachable: [SYS/TEMP] */
     POP3_AUTH_LOGIN_DELAY, /* logged in too recently: [LOGIN-DELAY] */
     POP3_AUTH_DISABLED,    /* POP3 is off for this user: [AUTH] like a failure, logged differently */
+    POP3_AUTH_CONTINUE,    /* multi-step mechanism: send data as a challenge, feed the answer back */
+    POP3_AUTH_POLICY,      /* right credentials, but this user's policy refuses them: [AUTH] like a failure */
 };
 
 struct pop3_auth_result {
@@ -40,14 +42,23 @@ struct pop3_auth_result {
     uint32_t delay_ms;     /* wait this long before answering a failure */
     const char *user;      /* canonical name (OK) */
     const char *mail_path; /* absolute Maildir path (OK) */
+    /* CONTINUE: the challenge. OK: additional data with success (SCRAM's
+     * server-final), sent as a challenge that the client answers with an empty
+     * line (RFC 5034 4). FAIL: an error status the client acknowledges before the
+     * -ERR (RFC 7628 3.2.3). len 0 = none. */
+    const unsigned char *data;
+    size_t data_len;
 };
 
 struct pop3_ops {
     void (*write)(void *io, const char *data, size_t len);
     /* "+OK" to STLS is queued: flush it, then handshake; call pop3_session_tls_ready() after. */
     void (*start_tls)(void *io);
-    /* Ask authd; answer later with pop3_session_auth_result(). creds are wiped after the call. */
-    void (*auth_request)(void *io, const char *mech, const struct sasl_creds *creds);
+    /* Ask authd; answer later with pop3_session_auth_result(). creds are wiped after the call.
+     * step counts the client messages of one exchange (0 = the first); plus_offered
+     * says whether SCRAM-SHA-256-PLUS was advertised (for the downgrade check). */
+    void (*auth_request)(void *io, const char *mech, const struct sasl_creds *creds, unsigned step,
+                         bool plus_offered);
     /* Call pop3_session_timer() after ms milliseconds. */
     void (*start_timer)(void *io, uint64_t ms);
     int (*open_mailbox)(void *io, const char *path, struct store_mailbox **mb, struct error *err);
@@ -66,6 +77,7 @@ struct pop3_params {
     bool tls_active;       /* implicit TLS listener: TLS is up before the greeting */
     bool stls_allowed;     /* STLS listener */
     const char *implementation; /* CAPA IMPLEMENTATION, NULL or "" = not advertised */
+    uint32_t mechs;             /* enum conf_mech bits this listener offers (once TLS is up) */
     uint32_t login_delay_s;
     uint32_t max_bad_commands;
     uint32_t max_auth_attempts;

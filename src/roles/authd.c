@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/credcache.h"
+#include "auth/oauth.h"
 #include "auth/pwscheme.h"
 #include "auth/userdb.h"
 #include "common/log.h"
@@ -29,6 +30,7 @@
 #include "pop3/session.h"
 #include "roles/authd_alert.h"
 #include "roles/authd_defence.h"
+#include "roles/authd_int.h"
 #include "roles/authd_metrics.h"
 #include "ipc/spawn.h"
 #include "roles/roles.h"
@@ -38,16 +40,6 @@
 #define AUTHD_MAX_QUEUE 10000
 #define AUTHD_MAX_THREADS 64
 #define LOGIN_DELAY_SLOTS 65536
-
-struct job {
-    struct job *next;
-    int front;
-    bool refused; /* turned away by the defence engine without verifying */
-    struct ipc_auth_req req;
-    struct ipc_auth_res res;
-    struct guard_source src;
-    struct guard_fp fp; /* keyed fingerprints of the tried password, made on the worker */
-};
 
 struct jobq {
     struct job *head, *tail;
@@ -61,15 +53,13 @@ static struct {
     struct event *front_ev[AUTHD_MAX_FRONTS];
     unsigned n_fronts, n_open;
     struct userdb *db[AUTHD_MAX_THREADS];
-    struct pwscheme_argon2_params argon2;
-    const char *dummy;
+    struct authd_ctx x;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct jobq todo, done;
     int done_pipe[2];
     uint64_t login_delay_key;
     struct guard *guard;
-    struct credcache *cache;
     struct {
         uint64_t h;
         time_t at;
@@ -107,71 +97,6 @@ static uint32_t jitter(uint64_t base)
     return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
 }
 
-static uint32_t fail_delay(void)
-{
-    return jitter(A.conf.auth_fail_delay_ms);
-}
-
-static bool beneath_root(const char *path)
-{
-    size_t n = strlen(A.conf.mail_root);
-    while (n > 1 && A.conf.mail_root[n - 1] == '/')
-        n--;
-    return strncmp(path, A.conf.mail_root, n) == 0 && path[n] == '/' && strstr(path, "/../") == NULL;
-}
-
-/* Runs on a worker thread: look the user up and verify, never logging the secret. */
-static void verify(struct userdb *db, struct job *j)
-{
-    struct ipc_auth_req *q = &j->req;
-    struct ipc_auth_res *a = &j->res;
-    struct userdb_entry e;
-    struct error err = {{0}};
-    char qn[300];
-    memset(a, 0, sizeof(*a));
-    a->id = q->id;
-    int found = userdb_lookup(db, q->authcid, &e, &err);
-    if (found < 0) {
-        log_event(LOG_LVL_ERR, "userdb_error", "sid=%s detail=%s", q->sid,
-                  log_quote(qn, sizeof(qn), err.msg, strlen(err.msg)));
-        a->status = POP3_AUTH_TEMPFAIL;
-        return;
-    }
-    const char *hash = found ? e.pwhash : A.dummy;
-    /* A polling client's right password, verified minutes ago against this very
-     * stored hash, skips the hash; a wrong one can never be in the cache. */
-    bool cached = found && credcache_hit(A.cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);
-    int ok = cached ? 1 : pwscheme_verify(hash, q->secret, q->secret_len, A.conf.allow_weak_schemes, &err);
-    if (found && ok == 1 && !cached)
-        credcache_put(A.cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);
-    if (found && ok < 0)
-        log_event(LOG_LVL_ERR, "bad_password_hash", "user=%s detail=%s",
-                  log_quote(qn, sizeof(qn), e.name, strlen(e.name)), err.msg);
-    bool authz_ok = q->authzid[0] == '\0' || strcmp(q->authzid, q->authcid) == 0;
-    if (!found || ok != 1 || !authz_ok) {
-        a->status = POP3_AUTH_FAIL;
-        a->delay_ms = fail_delay();
-    } else if (!e.pop3_enabled) {
-        a->status = POP3_AUTH_DISABLED;
-        a->delay_ms = fail_delay();
-    } else {
-        snprintf(a->user, sizeof(a->user), "%s", e.name);
-        if (e.mail[0] != '\0')
-            snprintf(a->mail, sizeof(a->mail), "%s", e.mail);
-        else if (conf_mail_path(&A.conf, e.name, a->mail, sizeof(a->mail), &err) < 0)
-            a->mail[0] = '\0';
-        if (a->mail[0] == '\0' || !beneath_root(a->mail)) {
-            log_event(LOG_LVL_ERR, "bad_mail_path", "user=%s detail=%s",
-                      log_quote(qn, sizeof(qn), e.name, strlen(e.name)),
-                      a->mail[0] ? "outside the mail root" : err.msg);
-            a->status = POP3_AUTH_TEMPFAIL;
-        } else {
-            a->status = POP3_AUTH_OK;
-        }
-    }
-    userdb_entry_wipe(&e);
-}
-
 static void *worker_main(void *arg)
 {
     struct userdb *db = arg;
@@ -181,8 +106,7 @@ static void *worker_main(void *arg)
         while ((j = q_pop(&A.todo)) == NULL)
             pthread_cond_wait(&A.cv, &A.mu);
         pthread_mutex_unlock(&A.mu);
-        guard_fingerprint(A.guard, j->req.authcid, j->req.secret, j->req.secret_len, &j->fp);
-        verify(db, j);
+        authd_verify(db, &A.x, j);
         secret_wipe(j->req.secret, sizeof(j->req.secret));
         pthread_mutex_lock(&A.mu);
         q_push(&A.done, j);
@@ -219,9 +143,15 @@ static void defend(struct job *j)
     int64_t now = authd_now();
     const char *user = j->req.authcid;
     switch (j->res.status) {
+    case POP3_AUTH_CONTINUE:
+        break; /* nothing decided yet */
     case POP3_AUTH_FAIL:
+    case POP3_AUTH_POLICY:
+        if (!j->have_fp)
+            secret_random(&j->fp, sizeof(j->fp)); /* no secret to fingerprint: counts as a distinct guess */
         j->res.delay_ms = jitter(guard_failure(A.guard, now, &j->src, user, &j->fp));
-        authd_defence_record(user, j->src.text, j->req.mech, "failure");
+        authd_defence_record(user, j->src.text, j->req.mech,
+                             j->res.status == POP3_AUTH_POLICY ? "policy_refused" : "failure");
         break;
     case POP3_AUTH_OK:
         guard_success(A.guard, now, &j->src, j->res.user);
@@ -240,11 +170,14 @@ static void send_result(struct job *j)
 {
     if (!j->refused)
         defend(j);
+    if (j->conv != NULL)
+        authd_scram_release(j->conv, j->res.status == POP3_AUTH_CONTINUE);
     if (j->res.status == POP3_AUTH_OK && login_too_soon(j->res.user)) {
         j->res.status = POP3_AUTH_LOGIN_DELAY;
         j->res.user[0] = j->res.mail[0] = '\0';
     }
-    authd_metrics_result(j->refused, j->res.status, j->req.mech, j->res.delay_ms);
+    if (j->res.status != POP3_AUTH_CONTINUE)
+        authd_metrics_result(j->refused, j->res.status, j->req.mech, j->res.delay_ms);
     int fd = A.front_fd[j->front];
     if (fd >= 0) {
         struct ipc_writer w;
@@ -277,6 +210,7 @@ static void front_closed(int i)
     A.front_ev[i] = NULL;
     close(A.front_fd[i]);
     A.front_fd[i] = -1;
+    authd_scram_front_gone(i);
     if (--A.n_open == 0) {
         log_event(LOG_LVL_INFO, "exiting", "reason=all_fronts_gone");
         authd_alert_stop();
@@ -321,8 +255,20 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
             front_closed(i);
             return;
         }
-        uint32_t delay;
-        enum guard_decision d = guard_check(A.guard, authd_now(), &j->src, j->req.authcid, &delay);
+        if (strncmp(j->req.mech, "SCRAM-", 6) == 0) {
+            int rc = j->req.step == 0 ? authd_scram_open(j, authd_now()) : authd_scram_resume(j);
+            if (rc < 0) {
+                /* Malformed, out of order or expired: a failure like any other. */
+                j->res.id = j->req.id;
+                authd_fail(&A.x, &j->res, POP3_AUTH_FAIL);
+                secret_wipe(j->req.secret, sizeof(j->req.secret));
+                send_result(j);
+                continue;
+            }
+        }
+        uint32_t delay = 0;
+        enum guard_decision d = j->req.step == 0 ? guard_check(A.guard, authd_now(), &j->src, j->req.authcid, &delay)
+                                                 : GUARD_PROCEED; /* checked when the exchange began */
         if (d != GUARD_PROCEED) {
             /* Answered like any failure, after the longest delay, without spending a hash on it. */
             char q[300];
@@ -403,30 +349,35 @@ int authd_main(int argc, char **argv)
         if (userdb_open(drv, A.conf.userdb_path, &A.db[i], &err) < 0)
             log_fatal("user database: %s", err.msg);
     authd_alert_init(&A.conf);
+    /* Token issuers' key sets and client secrets are read while still privileged. */
+    if (A.conf.n_oauth > 0 && oauth_new(&A.conf, &A.x.oauth, &err) < 0)
+        log_fatal("oauth: %s", err.msg);
     struct privdrop_target t;
     if (privdrop_lookup(A.conf.auth_user, &t, &err) < 0)
         log_fatal("%s", err.msg);
     if (privdrop_apply(&t, NULL, &err) < 0)
         log_fatal("privilege drop: %s", err.msg);
 
-    A.argon2 = pwscheme_argon2_default;
-    A.argon2.m_cost_kib = A.conf.argon2_m_kib;
-    A.argon2.t_cost = A.conf.argon2_t;
+    A.x.conf = &A.conf;
+    A.x.argon2 = pwscheme_argon2_default;
+    A.x.argon2.m_cost_kib = A.conf.argon2_m_kib;
+    A.x.argon2.t_cost = A.conf.argon2_t;
+    secret_random(A.x.scram_secret, sizeof(A.x.scram_secret));
     /* Unknown users are verified against a dummy that costs what a real user's
      * hash costs: same scheme and cost as a sample user, else the Argon2 default. */
     static char dummy_like[PWSCHEME_HASH_MAX];
     char sample[PWSCHEME_HASH_MAX];
     int have = userdb_sample_hash(A.db[0], sample, sizeof(sample), &err);
     if (have == 1 && pwscheme_dummy_like(sample, dummy_like, sizeof(dummy_like)) == 0)
-        A.dummy = dummy_like;
+        A.x.dummy = dummy_like;
     else
-        A.dummy = pwscheme_dummy_hash(&A.argon2);
+        A.x.dummy = pwscheme_dummy_hash(&A.x.argon2);
     secret_wipe(sample, sizeof(sample));
-    if (A.dummy == NULL)
+    if (A.x.dummy == NULL)
         log_fatal("cannot make the dummy hash");
     char scheme[40] = "ARGON2ID";
-    if (A.dummy[0] == '{')
-        snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(A.dummy + 1, "}"), A.dummy + 1);
+    if (A.x.dummy[0] == '{')
+        snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(A.x.dummy + 1, "}"), A.x.dummy + 1);
     secret_random(&A.login_delay_key, sizeof(A.login_delay_key));
 
     if (pipe2(A.done_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -439,8 +390,9 @@ int authd_main(int argc, char **argv)
         log_fatal("event_new failed");
     authd_alert_start(A.base);
     A.guard = authd_defence_init(&A.conf, A.base);
-    A.cache = credcache_new(A.conf.cache_size, (uint32_t)(A.conf.cache_ttl_ms / 1000));
-    if (A.cache == NULL)
+    A.x.guard = A.guard;
+    A.x.cache = credcache_new(A.conf.cache_size, (uint32_t)(A.conf.cache_ttl_ms / 1000));
+    if (A.x.cache == NULL)
         log_fatal("cannot create the credential cache");
     if (control)
         authd_defence_control(3 + (int)nfronts);

@@ -114,9 +114,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct front *f = arg;
     enum conf_tls_mode mode = CONF_TLS_IMPLICIT;
+    uint32_t mechs = 0;
     for (unsigned i = 0; i < f->n_listeners; i++)
-        if (f->listeners[i] == l)
+        if (f->listeners[i] == l) {
             mode = f->listener_mode[i];
+            mechs = f->listener_mechs[i];
+        }
     const char *reason = NULL;
     if (f->n_conns >= f->conf.max_connections)
         reason = "max_connections";
@@ -139,7 +142,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     f->n_conns++;
-    front_conn_accept(f, fd, sa, salen, mode);
+    front_conn_accept(f, fd, sa, salen, mode, mechs);
 }
 
 static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
@@ -273,6 +276,20 @@ int front_main(int argc, char **argv)
         evconnlistener_set_error_cb(f.listeners[i], accept_error_cb);
     }
     f.n_listeners = (unsigned)n;
+    /* The parent bound the sockets in config order (listener, then address);
+     * each gets its listener's mechanisms. OAuth ones need an issuer. */
+    size_t k = 0;
+    for (unsigned i = 0; i < f.conf.n_listeners; i++)
+        for (unsigned j = 0; j < f.conf.listeners[i].n_addrs && k < n; j++, k++) {
+            uint32_t m = f.conf.listeners[i].mechs;
+            if (f.conf.n_oauth == 0)
+                m &= ~(uint32_t)(CONF_MECH_OAUTHBEARER | CONF_MECH_XOAUTH2);
+            f.listener_mechs[k] = m;
+            if ((f.conf.listeners[i].tls == CONF_TLS_STARTTLS) != (f.listener_mode[k] == CONF_TLS_STARTTLS))
+                log_fatal("listening sockets do not match the configuration (changed during a reload?)");
+        }
+    if (k != n)
+        log_fatal("listening sockets do not match the configuration (changed during a reload?)");
     struct event *ev_drain = evsignal_new(f.base, SIGUSR2, drain_cb, &f);
     struct event *ev_term = evsignal_new(f.base, SIGTERM, stop_cb, &f);
     struct event *ev_int = evsignal_new(f.base, SIGINT, stop_cb, &f);

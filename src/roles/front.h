@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "ipc/auth_msg.h"
 #include "pop3/session.h"
 #include "tls/tls.h"
 
@@ -30,6 +31,7 @@ struct front {
     struct tls_server *tls;
     struct evconnlistener *listeners[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
     enum conf_tls_mode listener_mode[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
+    uint32_t listener_mechs[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* enum conf_mech */
     unsigned n_listeners;
     uint32_t n_conns;
     uint64_t next_sid;
@@ -51,16 +53,17 @@ struct front {
 int front_main(int argc, char **argv);
 
 /* front_conn.c */
-void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode);
+void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
+                       uint32_t mechs);
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r);
 /* The id of the connection's pending authd request (0 = none). */
 uint32_t *front_conn_auth_id(struct front_conn *c);
 
 /* front_authc.c */
 void front_authc_init(struct front *f, int fd);
-/* Sends a request; returns 0, or -1 when authd is unreachable. */
-int front_authc_request(struct front *f, struct front_conn *c, const char *mech, const char *sid,
-                        const char *remote, bool tls, const struct sasl_creds *creds);
+/* Sends q (everything but id; conv for steps after the first) and wipes it;
+ * returns 0 with q->conv set, or -1 when authd is unreachable. */
+int front_authc_request(struct front *f, struct front_conn *c, struct ipc_auth_req *q);
 /* The connection is going away: drop its pending request. */
 void front_authc_cancel(struct front *f, struct front_conn *c);
 

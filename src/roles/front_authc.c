@@ -51,7 +51,7 @@ static void auth_readcb(evutil_socket_t fd, short what, void *arg)
         struct ipc_reader r;
         struct ipc_auth_res a;
         if (ipc_r_init(&r, buf, (size_t)n) != IPC_AUTH_RES || ipc_auth_res_read(&r, &a) < 0 ||
-            a.status > POP3_AUTH_DISABLED) {
+            a.status > POP3_AUTH_POLICY) {
             authd_lost(f, "malformed_message");
             return;
         }
@@ -66,6 +66,8 @@ static void auth_readcb(evutil_socket_t fd, short what, void *arg)
             .delay_ms = a.delay_ms,
             .user = a.user,
             .mail_path = a.mail,
+            .data = a.data,
+            .data_len = a.data_len,
         };
         front_conn_auth_result(c, &res);
     }
@@ -79,33 +81,32 @@ void front_authc_init(struct front *f, int fd)
         log_fatal("cannot watch the authd socket");
 }
 
-int front_authc_request(struct front *f, struct front_conn *c, const char *mech, const char *sid,
-                        const char *remote, bool tls, const struct sasl_creds *creds)
+int front_authc_request(struct front *f, struct front_conn *c, struct ipc_auth_req *q)
 {
-    if (f->auth_fd < 0)
+    if (f->auth_fd < 0) {
+        secret_wipe(q, sizeof(*q));
         return -1;
+    }
     uint32_t id = ++f->auth_next_id;
     if (id == 0)
         id = ++f->auth_next_id;
     unsigned slot = id % FRONT_AUTH_SLOTS;
-    if (f->auth_pending[slot] != NULL)
+    if (f->auth_pending[slot] != NULL) {
+        secret_wipe(q, sizeof(*q));
         return -1; /* 4096 requests in flight: answer [SYS/TEMP] rather than queue without bound */
-    struct ipc_auth_req q;
-    memset(&q, 0, sizeof(q));
-    q.id = id;
-    snprintf(q.mech, sizeof(q.mech), "%s", mech);
-    snprintf(q.sid, sizeof(q.sid), "%s", sid);
-    snprintf(q.remote, sizeof(q.remote), "%s", remote);
-    q.tls = tls;
-    memcpy(q.authzid, creds->authzid, sizeof(q.authzid));
-    memcpy(q.authcid, creds->authcid, sizeof(q.authcid));
-    memcpy(q.secret, creds->secret, creds->secret_len);
-    q.secret_len = creds->secret_len;
+    }
+    q->id = id;
+    if (q->step == 0)
+        q->conv = id;
     struct ipc_writer w;
-    ipc_auth_req_write(&w, &q);
+    ipc_auth_req_write(&w, q);
     int rc = ipc_send(f->auth_fd, &w);
     int saved = errno;
-    secret_wipe(&q, sizeof(q));
+    uint32_t conv = q->conv;
+    char sid[sizeof(q->sid)];
+    memcpy(sid, q->sid, sizeof(sid));
+    secret_wipe(q, sizeof(*q));
+    q->conv = conv;
     secret_wipe(&w, sizeof(w));
     if (rc < 0) {
         log_event(LOG_LVL_ERR, "authd_send_failed", "sid=%s errno=%d", sid, saved);

@@ -32,6 +32,7 @@ struct front_conn {
     struct bufferevent *bev;
     bool bev_owns_fd;
     enum conf_tls_mode mode;
+    uint32_t mechs;
     struct sockaddr_storage sa;
     char remote[INET6_ADDRSTRLEN];
     char sid[24];
@@ -49,6 +50,7 @@ struct front_conn {
     uint64_t bytes_in, bytes_out;
     struct timespec started;
     uint32_t auth_id;
+    uint32_t auth_conv; /* authd's conversation for a multi-step exchange */
 };
 
 static void conn_readcb(struct bufferevent *bev, void *arg);
@@ -217,10 +219,30 @@ static void op_start_tls(void *io)
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
 
-static void op_auth_request(void *io, const char *mech, const struct sasl_creds *creds)
+static void op_auth_request(void *io, const char *mech, const struct sasl_creds *creds, unsigned step,
+                            bool plus_offered)
 {
     struct front_conn *c = io;
-    if (front_authc_request(c->f, c, mech, c->sid, c->remote, true, creds) < 0) {
+    struct ipc_auth_req q;
+    memset(&q, 0, sizeof(q));
+    q.step = step > 255 ? 255 : (uint8_t)step;
+    q.conv = c->auth_conv;
+    q.plus_offered = plus_offered;
+    q.tls = 1; /* the session asks only once TLS is up */
+    snprintf(q.mech, sizeof(q.mech), "%s", mech);
+    snprintf(q.sid, sizeof(q.sid), "%s", c->sid);
+    snprintf(q.remote, sizeof(q.remote), "%s", c->remote);
+    memcpy(q.authzid, creds->authzid, sizeof(q.authzid));
+    memcpy(q.authcid, creds->authcid, sizeof(q.authcid));
+    memcpy(q.secret, creds->secret, creds->secret_len);
+    q.secret_len = creds->secret_len;
+    if (step == 0 && strncmp(mech, "SCRAM-", 6) == 0) {
+        int n = tls_bev_channel_binding(c->bev, q.cb_type, q.cb_data, sizeof(q.cb_data));
+        q.cb_len = n > 0 ? (size_t)n : 0;
+    }
+    int rc = front_authc_request(c->f, c, &q);
+    c->auth_conv = q.conv;
+    if (rc < 0) {
         struct pop3_auth_result r = {.status = POP3_AUTH_TEMPFAIL};
         pop3_session_auth_result(c->s, &r);
     }
@@ -316,6 +338,7 @@ static void start_session(struct front_conn *c, bool tls_active)
         .tls_active = tls_active,
         .stls_allowed = c->mode == CONF_TLS_STARTTLS,
         .implementation = c->f->conf.implementation,
+        .mechs = c->mechs,
         .login_delay_s = c->f->conf.login_delay_s,
         .max_bad_commands = c->f->conf.max_bad_commands,
         .max_auth_attempts = c->f->conf.max_auth_attempts,
@@ -413,7 +436,8 @@ static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
     conn_free(c);
 }
 
-void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode)
+void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
+                       uint32_t mechs)
 {
     struct front_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -423,6 +447,7 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
     c->f = f;
     c->fd = fd;
     c->mode = mode;
+    c->mechs = mechs;
     /* Issue 7 (latency under test): with Nagle on, the POP3S greeting queued
      * behind the TLS 1.3 session tickets waited for the client's delayed ACK,
      * 40 ms on every session. Our writes are whole replies or large stream

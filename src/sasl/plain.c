@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/secret.h"
+#include "conf/conf.h"
 #include "sasl/sasl.h"
 
 extern const struct sasl_mech sasl_mech_plain;
@@ -70,6 +71,7 @@ static void plain_finish(struct sasl_exchange **ex)
 
 const struct sasl_mech sasl_mech_plain = {
     .name = "PLAIN",
+    .bit = CONF_MECH_PLAIN,
     .plaintext_secret = true,
     .start = plain_start,
     .step = plain_step,

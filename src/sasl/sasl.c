@@ -4,9 +4,12 @@
 
 #include "common/secret.h"
 
-extern const struct sasl_mech sasl_mech_plain;
+extern const struct sasl_mech sasl_mech_plain, sasl_mech_scram, sasl_mech_scram_plus, sasl_mech_oauthbearer,
+    sasl_mech_xoauth2;
 
-const struct sasl_mech *const sasl_mechs[] = {&sasl_mech_plain, NULL};
+/* Strongest first: clients that take the first usable one should pick SCRAM-PLUS. */
+const struct sasl_mech *const sasl_mechs[] = {&sasl_mech_scram_plus, &sasl_mech_scram,  &sasl_mech_oauthbearer,
+                                              &sasl_mech_xoauth2,    &sasl_mech_plain, NULL};
 
 const struct sasl_mech *sasl_mech_find(const char *name)
 {

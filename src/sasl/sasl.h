@@ -7,11 +7,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 
 #define SASL_NAME_MAX 255
-#define SASL_SECRET_MAX 1024
+#define SASL_SECRET_MAX 6144 /* passwords, and bearer tokens (JWTs run to a few KiB) */
 #define SASL_MSG_MAX 8192 /* decoded client message */
 
 /* What a mechanism extracted from the client, to be verified by authd. */
@@ -32,7 +33,9 @@ struct sasl_exchange;
 
 struct sasl_mech {
     const char *name;
+    uint32_t bit;          /* enum conf_mech: a listener offers it only when the bit is set */
     bool plaintext_secret; /* reveals a reusable secret: only offered over TLS */
+    bool relay;            /* every client message goes to authd, which runs the exchange (SCRAM) */
     /* Allocates per-exchange state. */
     struct sasl_exchange *(*start)(void);
     /* Consumes one decoded client message (the initial response counts as the first). */
@@ -52,5 +55,15 @@ void sasl_creds_wipe(struct sasl_creds *c);
 
 /* PLAIN (RFC 4616), exposed for the fuzzer: parses "authzid NUL authcid NUL passwd". */
 int sasl_plain_parse(const unsigned char *in, size_t len, struct sasl_creds *c, struct error *err);
+
+/* OAUTHBEARER (RFC 7628), exposed for the fuzzer: the GS2 header's authzid
+ * (may be empty: the token then names the user) goes to authcid, the bearer
+ * token to secret; authzid stays "". */
+int sasl_oauthbearer_parse(const unsigned char *in, size_t len, struct sasl_creds *c, struct error *err);
+/* XOAUTH2 (Google): "user=" USER \x01 "auth=Bearer " TOKEN \x01 \x01; USER to authcid. */
+int sasl_xoauth2_parse(const unsigned char *in, size_t len, struct sasl_creds *c, struct error *err);
+/* Both: checks an auth value "Bearer" 1*SP b64token (RFC 6750 2.1) and puts the
+ * token into c->secret. Returns 0 or -1. */
+int sasl_bearer_value(const unsigned char *v, size_t n, struct sasl_creds *c, struct error *err);
 
 #endif

@@ -269,6 +269,26 @@ void tls_bev_describe(struct bufferevent *bev, const char **version, const char 
     *cipher = ssl ? SSL_get_cipher_name(ssl) : "none";
 }
 
+int tls_bev_channel_binding(struct bufferevent *bev, char type[16], unsigned char *out, size_t cap)
+{
+    static const char label[] = "EXPORTER-Channel-Binding";
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (ssl == NULL || !SSL_is_init_finished(ssl))
+        return -1;
+    if (SSL_version(ssl) == TLS1_3_VERSION) {
+        if (cap < 32 || SSL_export_keying_material(ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) != 1)
+            return -1;
+        strcpy(type, "tls-exporter");
+        return 32;
+    }
+    /* tls-unique: the client's Finished on a full handshake, ours on a resumed one. */
+    size_t n = SSL_session_reused(ssl) ? SSL_get_finished(ssl, out, cap) : SSL_get_peer_finished(ssl, out, cap);
+    if (n == 0 || n > cap)
+        return -1;
+    strcpy(type, "tls-unique");
+    return (int)n;
+}
+
 const char *tls_bev_error(struct bufferevent *bev)
 {
     static char buf[160];

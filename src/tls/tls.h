@@ -30,6 +30,13 @@ struct bufferevent *tls_bev_accept(struct tls_server *ts, struct event_base *bas
 /* After the handshake: negotiated version and cipher names for the log. */
 void tls_bev_describe(struct bufferevent *bev, const char **version, const char **cipher);
 
+/* The channel binding of this connection for SCRAM-SHA-256-PLUS: on TLS 1.3
+ * "tls-exporter" (RFC 9266: 32 bytes exported with label
+ * "EXPORTER-Channel-Binding" and an empty context), on TLS 1.2 "tls-unique"
+ * (RFC 5929: the first Finished message). Returns the length written to out, or
+ * -1 (no TLS, or nothing to bind to). type receives the binding's name. */
+int tls_bev_channel_binding(struct bufferevent *bev, char type[16], unsigned char *out, size_t cap);
+
 /* Sends close_notify (best effort, never blocks) so the client sees a clean
  * end of the stream rather than a truncation. Call just before freeing bev. */
 void tls_bev_shutdown(struct bufferevent *bev);

@@ -31,6 +31,7 @@
 
 #include "common/log.h"
 #include "pop3/frame.h"
+#include "conf/conf.h"
 #include "pop3/session.h"
 #include "store/mailbox.h"
 
@@ -100,6 +101,7 @@ struct fake {
     bool inuse;     /* open_mailbox answers IN-USE */
     enum pending pending;
     enum pop3_auth_status answer;
+    const char *data; /* challenge / additional data with the answer */
     int fd; /* message being "sent" */
     size_t written;
 };
@@ -129,15 +131,37 @@ static void f_start_tls(void *io)
     f->pending = P_TLS;
 }
 
-static void f_auth_request(void *io, const char *mech, const struct sasl_creds *creds)
+static void f_auth_request(void *io, const char *mech, const struct sasl_creds *creds, unsigned step,
+                           bool plus_offered)
 {
     struct fake *f = io;
     CHECK(f->pending == P_NONE);
-    CHECK(f->tls); /* no reusable secret before TLS */
-    CHECK(creds->authcid[0] != '\0' && creds->secret_len > 0);
+    CHECK(f->tls); /* no credential of any kind before TLS */
     CHECK(creds->secret_len <= SASL_SECRET_MAX && creds->secret[creds->secret_len] == '\0');
-    CHECK(strcmp(mech, "USER") == 0 || strcmp(mech, "PLAIN") == 0);
+    CHECK(plus_offered);
     f->pending = P_AUTH;
+    f->data = NULL;
+    if (strncmp(mech, "SCRAM-", 6) == 0) {
+        /* authd's part in miniature: a challenge, then success with data or a failure. */
+        CHECK(step <= 1);
+        if (step == 0) {
+            f->answer = POP3_AUTH_CONTINUE;
+            f->data = "r=abc,s=c2FsdA==,i=4096";
+        } else {
+            f->answer = creds->secret_len > 0 && creds->secret[0] == 'c' ? POP3_AUTH_OK : POP3_AUTH_FAIL;
+            f->data = f->answer == POP3_AUTH_OK ? "v=c2lnbmF0dXJl" : NULL;
+        }
+        return;
+    }
+    CHECK(step == 0);
+    if (strcmp(mech, "OAUTHBEARER") == 0 || strcmp(mech, "XOAUTH2") == 0) {
+        CHECK(creds->secret_len > 0);
+        f->answer = creds->secret[0] == 'g' ? POP3_AUTH_OK : POP3_AUTH_FAIL;
+        f->data = f->answer == POP3_AUTH_OK ? NULL : "{\"status\":\"invalid_token\"}";
+        return;
+    }
+    CHECK(strcmp(mech, "USER") == 0 || strcmp(mech, "PLAIN") == 0);
+    CHECK(creds->authcid[0] != '\0' && creds->secret_len > 0);
     const char *u = creds->authcid;
     if (strcmp(u, "u") == 0 && creds->secret_len == 1 && creds->secret[0] == 'p')
         f->answer = POP3_AUTH_OK;
@@ -147,6 +171,8 @@ static void f_auth_request(void *io, const char *mech, const struct sasl_creds *
         f->answer = POP3_AUTH_LOGIN_DELAY;
     else if (strcmp(u, "x") == 0)
         f->answer = POP3_AUTH_DISABLED;
+    else if (strcmp(u, "y") == 0)
+        f->answer = POP3_AUTH_POLICY;
     else
         f->answer = POP3_AUTH_FAIL;
 }
@@ -214,6 +240,10 @@ static void settle(struct fake *f)
         case P_AUTH: {
             CHECK(pop3_session_state(f->s) == POP3_STATE_WAIT_AUTHD);
             struct pop3_auth_result r = {.status = f->answer, .delay_ms = 10};
+            if (f->data != NULL) {
+                r.data = (const unsigned char *)f->data;
+                r.data_len = strlen(f->data);
+            }
             if (f->answer == POP3_AUTH_OK) {
                 r.user = "u";
                 r.mail_path = maildir;
@@ -263,6 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .login_delay_s = 60,
         .max_bad_commands = 1u + ((cfg >> 2) & 7),
         .max_auth_attempts = 1u + ((cfg >> 5) & 3),
+        .mechs = CONF_MECH_ALL,
     };
     struct fake f = {.tls = p.tls_active, .inuse = (cfg & 0x80) != 0, .fd = -1};
     f.s = pop3_session_new(&p, &ops, &f);

@@ -75,7 +75,7 @@ def test_no_renegotiation_no_compression(server):
 def test_starttls_with_s_client(server):
     rc, out = s_client(server, "-starttls", "pop3", port=server.pop3_port, stdin=b"CAPA\nQUIT\n")
     assert rc == 0, out
-    assert "USER" in out and "SASL PLAIN" in out
+    assert "USER" in out and "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN" in out
 
 
 def test_sni_ecdsa_and_rsa(make_server, pki):

@@ -199,7 +199,7 @@ static void test_res_roundtrip(void **state)
     memset(&a, 0, sizeof(a));
     a.status = 1;
     ipc_auth_res_write(&w, &a);
-    assert_int_equal(w.len, 1 + 4 + 1 + 4 + 2 + 2);
+    assert_int_equal(w.len, 1 + 4 + 1 + 4 + 2 + 2 + 2);
     assert_int_equal(ipc_r_init(&r, w.buf, w.len), IPC_AUTH_RES);
     assert_int_equal(ipc_auth_res_read(&r, &back), 0);
     assert_memory_equal(&back, &a, sizeof(a));
@@ -231,6 +231,16 @@ static int read_res(const uint8_t *buf, size_t len, struct ipc_auth_res *a)
     return ipc_auth_res_read(&r, a);
 }
 
+/* The fields of a request before mech: conversation, step, binding. */
+static void req_head(struct ipc_writer *o)
+{
+    ipc_w_u32(o, 7);
+    ipc_w_u8(o, 0);
+    ipc_w_u8(o, 1);
+    ipc_w_bytes(o, "tls-exporter", 12);
+    ipc_w_bytes(o, "\0\1\2", 3);
+}
+
 static void test_req_hostile(void **state)
 {
     struct ipc_auth_req q, back;
@@ -252,12 +262,26 @@ static void test_req_hostile(void **state)
     assert_true(all_zero(&back, sizeof(back)));
     assert_int_equal(read_req(buf, w.len, &back), 0);
 
-    /* tls must be 0 or 1 */
+    /* tls and plus_offered must be 0 or 1 */
     q.tls = 2;
     ipc_auth_req_write(&w, &q);
     assert_int_equal(read_req(w.buf, w.len, &back), -1);
     assert_true(all_zero(&back, sizeof(back)));
     q.tls = 1;
+    q.plus_offered = 2;
+    ipc_auth_req_write(&w, &q);
+    assert_int_equal(read_req(w.buf, w.len, &back), -1);
+    q.plus_offered = 0;
+    /* channel-binding data over IPC_CB_MAX */
+    ipc_w_init(&w, IPC_AUTH_REQ);
+    ipc_w_u32(&w, 1);
+    ipc_w_u32(&w, 1);
+    ipc_w_u8(&w, 0);
+    ipc_w_u8(&w, 1);
+    ipc_w_bytes(&w, "tls-unique", 10);
+    static const uint8_t cb[IPC_CB_MAX + 1];
+    ipc_w_bytes(&w, cb, sizeof(cb));
+    assert_int_equal(read_req(w.buf, w.len, &back), -1);
 
     /* an oversize string in each position */
     static const size_t caps[] = {sizeof(q.mech), sizeof(q.sid), sizeof(q.remote), IPC_NAME_MAX + 1,
@@ -268,6 +292,7 @@ static void test_req_hostile(void **state)
         struct ipc_writer *o = &w;
         ipc_w_init(o, IPC_AUTH_REQ);
         ipc_w_u32(o, 1);
+        req_head(o);
         for (int k = 0; k < 6; k++) {
             if (k == 3)
                 ipc_w_u8(o, 1); /* tls */
@@ -280,6 +305,7 @@ static void test_req_hostile(void **state)
         /* one less fits */
         ipc_w_init(o, IPC_AUTH_REQ);
         ipc_w_u32(o, 1);
+        req_head(o);
         for (int k = 0; k < 6; k++) {
             if (k == 3)
                 ipc_w_u8(o, 1);
@@ -291,6 +317,7 @@ static void test_req_hostile(void **state)
     for (int field = 0; field < 6; field++) {
         ipc_w_init(&w, IPC_AUTH_REQ);
         ipc_w_u32(&w, 1);
+        req_head(&w);
         for (int k = 0; k < 6; k++) {
             if (k == 3)
                 ipc_w_u8(&w, 0);
@@ -336,6 +363,7 @@ static void test_res_hostile(void **state)
             ipc_w_u32(&w, 0);
             ipc_w_bytes(&w, big, field == 0 ? cap - 1 + (size_t)over : 3);
             ipc_w_bytes(&w, big, field == 1 ? cap - 1 + (size_t)over : 3);
+            ipc_w_bytes(&w, "", 0);
             assert_int_equal(read_res(w.buf, w.len, &back), over ? -1 : 0);
         }
     }
@@ -346,7 +374,20 @@ static void test_res_hostile(void **state)
     ipc_w_u32(&w, 0);
     ipc_w_bytes(&w, "bob", 3);
     ipc_w_bytes(&w, "/srv/mail\0/etc", 14);
+    ipc_w_bytes(&w, "", 0);
     assert_int_equal(read_res(w.buf, w.len, &back), -1);
+    /* challenge data: binary is fine, over IPC_DATA_MAX is not */
+    static uint8_t data[IPC_DATA_MAX + 1];
+    for (int over = 0; over <= 1; over++) {
+        ipc_w_init(&w, IPC_AUTH_RES);
+        ipc_w_u32(&w, 1);
+        ipc_w_u8(&w, 0);
+        ipc_w_u32(&w, 0);
+        ipc_w_bytes(&w, "bob", 3);
+        ipc_w_bytes(&w, "/m", 2);
+        ipc_w_bytes(&w, data, IPC_DATA_MAX + (size_t)over);
+        assert_int_equal(read_res(w.buf, w.len, &back), over ? -1 : 0);
+    }
     /* a request is not a result */
     struct ipc_auth_req q;
     fill_req(&q);

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "pop3/command.h"
 #include "pop3/frame.h"
+#include "conf/conf.h"
 #include "pop3/session.h"
 #include "store/mailbox.h"
 
@@ -324,7 +325,8 @@ static void fake_start_tls(void *io)
     ((struct fake *)io)->start_tls++;
 }
 
-static void fake_auth_request(void *io, const char *mech, const struct sasl_creds *creds)
+static void fake_auth_request(void *io, const char *mech, const struct sasl_creds *creds, unsigned step,
+                              bool plus_offered)
 {
     struct fake *f = io;
     f->auth_calls++;
@@ -458,6 +460,7 @@ static int setup(void **state)
         .login_delay_s = 0,
         .max_bad_commands = 10,
         .max_auth_attempts = 3,
+        .mechs = CONF_MECH_ALL,
     };
     *state = x;
     return 0;
@@ -531,11 +534,11 @@ static void test_greeting_and_capa_implicit(void **state)
     assert_true(pop3_session_wants_input(f->s));
     assert_int_equal(pop3_session_line_max(f->s), POP3_FRAME_MAX);
     assert_null(pop3_session_user(f->s));
-    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
-    assert_string_equal(line(f, "capa"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
+    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 OAUTHBEARER XOAUTH2 PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
+    assert_string_equal(line(f, "capa"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 OAUTHBEARER XOAUTH2 PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
     /* STLS on an implicit-TLS port */
     assert_string_equal(line(f, "STLS"), "-ERR TLS is already active.\r\n");
-    assert_string_equal(line(f, "AUTH"), "+OK Mechanisms follow\r\nPLAIN\r\n.\r\n");
+    assert_string_equal(line(f, "AUTH"), "+OK Mechanisms follow\r\nSCRAM-SHA-256-PLUS\r\nSCRAM-SHA-256\r\nOAUTHBEARER\r\nXOAUTH2\r\nPLAIN\r\n.\r\n");
     assert_int_equal(f->start_tls, 0);
     pop3_session_free(&f->s);
     assert_null(f->s);
@@ -544,7 +547,7 @@ static void test_greeting_and_capa_implicit(void **state)
     x->p.implementation = "";
     x->p.login_delay_s = 900;
     start(f, &x->p);
-    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 900\r\nUSER\r\nSASL PLAIN\r\n.\r\n");
+    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 900\r\nUSER\r\nSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 OAUTHBEARER XOAUTH2 PLAIN\r\n.\r\n");
 }
 
 static void test_stls(void **state)
@@ -576,8 +579,8 @@ static void test_stls(void **state)
     assert_true(pop3_session_wants_input(f->s));
     assert_string_equal(take_out(f), "");
     /* after TLS: USER and SASL PLAIN, no STLS */
-    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
-    assert_string_equal(line(f, "AUTH"), "+OK Mechanisms follow\r\nPLAIN\r\n.\r\n");
+    assert_string_equal(line(f, "CAPA"), CAPA_HEAD "LOGIN-DELAY 0\r\nUSER\r\nSASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 OAUTHBEARER XOAUTH2 PLAIN\r\nIMPLEMENTATION popsd\r\n.\r\n");
+    assert_string_equal(line(f, "AUTH"), "+OK Mechanisms follow\r\nSCRAM-SHA-256-PLUS\r\nSCRAM-SHA-256\r\nOAUTHBEARER\r\nXOAUTH2\r\nPLAIN\r\n.\r\n");
     assert_string_equal(line(f, "STLS"), "-ERR TLS is already active.\r\n");
     assert_string_equal(line(f, "USER bob"), "+OK Send your password.\r\n");
     /* a second tls_ready is ignored */

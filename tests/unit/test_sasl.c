@@ -136,8 +136,13 @@ static void test_mech_table(void **state)
     assert_null(sasl_mech_find("PLAIN "));
     assert_null(sasl_mech_find("LOGIN"));
     assert_null(sasl_mech_find(""));
-    assert_ptr_equal(sasl_mechs[0], m);
-    assert_null(sasl_mechs[1]);
+    /* advertised strongest first; PLAIN last */
+    size_t n = 0;
+    while (sasl_mechs[n] != NULL)
+        n++;
+    assert_ptr_equal(sasl_mechs[n - 1], m);
+    assert_string_equal(sasl_mechs[0]->name, "SCRAM-SHA-256-PLUS");
+    assert_true(sasl_mechs[0]->relay && !sasl_mechs[0]->plaintext_secret);
     assert_string_equal(m->name, "PLAIN");
     assert_true(m->plaintext_secret);
 
