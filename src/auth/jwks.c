@@ -1,5 +1,7 @@
 #include "auth/jwks.h"
 
+#include "common/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/jwt.h"
+#include "common/file.h"
 #include "conf/conf.h"
 
 #define RSA_BITS_MIN 2048
@@ -253,35 +256,11 @@ int jwks_parse(const char *json, size_t len, struct jwks **out, struct error *er
 int jwks_load(const char *path, struct jwks **out, struct error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return error_set_errno(err, errno, "%s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > JWKS_FILE_MAX) {
-        close(fd);
-        return error_set(err, "%s: not a regular file of at most %d bytes", path, JWKS_FILE_MAX);
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        close(fd);
-        return error_set(err,
-                         "%s is group- or world-writable (mode %03o): whoever can write it can sign tokens",
-                         path, (unsigned)(st.st_mode & 0777));
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n + 1);
-    while (buf != NULL && got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (buf == NULL || got != n) {
-        free(buf);
-        return error_set(err, "%s: read failed", path);
-    }
+    size_t n;
+    char *buf = file_read_small(path, JWKS_FILE_MAX, S_IWGRP | S_IWOTH,
+                                "group- or world-writable: whoever can write it can sign tokens", &n, err);
+    if (buf == NULL)
+        return -1;
     struct error perr = {{0}};
     int rc = jwks_parse(buf, n, out, &perr);
     free(buf);

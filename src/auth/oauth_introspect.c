@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/secret.h"
 
 #define CA_BUNDLE_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
@@ -17,55 +18,14 @@
 #define RESPONSE_MAX (64 << 10) /* an introspection answer is a few hundred bytes */
 
 /* Reads a whole regular file of 1..max bytes into a NUL-terminated buffer. */
-static char *read_small(const char *path, size_t max, bool secret, size_t *len, struct error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        error_set_errno(err, errno, "%s", path);
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || (size_t)st.st_size > max) {
-        close(fd);
-        error_set(err, "%s: not a regular file of 1 .. %zu bytes", path, max);
-        return NULL;
-    }
-    if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-        close(fd);
-        error_set(err, "%s is group- or world-accessible (mode %03o); chmod 600 it", path,
-                  (unsigned)(st.st_mode & 0777));
-        return NULL;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n + 1);
-    while (buf != NULL && got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (buf == NULL || got != n) {
-        if (buf != NULL)
-            secret_wipe(buf, n);
-        free(buf);
-        error_set(err, "%s: read failed", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 int oauth_introspect_load(struct oauth_issuer *is, struct error *err)
 {
     const struct conf_oauth *c = &is->c;
     if (strncmp(c->introspection_url, "https://", 8) != 0 && strncmp(c->introspection_url, "http://", 7) != 0)
         return error_set(err, "introspection_url must be http:// or https://");
     size_t n;
-    is->secret = read_small(c->client_secret_file, SECRET_FILE_MAX, true, &n, err);
+    is->secret = file_read_small(c->client_secret_file, SECRET_FILE_MAX, S_IRWXG | S_IRWXO,
+                                 "group- or world-accessible; chmod 600 it", &n, err);
     if (is->secret == NULL)
         return -1;
     while (n > 0 && (is->secret[n - 1] == '\n' || is->secret[n - 1] == '\r'))
@@ -81,10 +41,10 @@ int oauth_introspect_load(struct oauth_issuer *is, struct error *err)
     /* Read while still root, like the alert webhook's bundle. */
     struct error cerr = {{0}};
     if (c->introspection_ca[0] != '\0') {
-        if ((is->ca = read_small(c->introspection_ca, CA_BUNDLE_MAX, false, &is->ca_len, err)) == NULL)
+        if ((is->ca = file_read_small(c->introspection_ca, CA_BUNDLE_MAX, 0, "", &is->ca_len, err)) == NULL)
             return -1;
     } else {
-        is->ca = read_small(CA_BUNDLE_DEFAULT, CA_BUNDLE_MAX, false, &is->ca_len, &cerr); /* else libcurl's */
+        is->ca = file_read_small(CA_BUNDLE_DEFAULT, CA_BUNDLE_MAX, 0, "", &is->ca_len, &cerr); /* else libcurl's */
     }
     return 0;
 }

@@ -264,10 +264,6 @@ int ctl_apppw_main(const struct ctl_opts *o, int argc, char **argv)
                         cmd == CMD_ADD ? "add: --label LABEL is required" : "revoke: missing LABEL or #ID");
     if (cmd == CMD_ADD && (strnlen(a.label, USERDB_LABEL_MAX + 1) > USERDB_LABEL_MAX || a.label[0] == '#'))
         return ctl_fail(CTL_EXIT_USAGE, WHO, "--label: 1-%d bytes, not starting with '#'", USERDB_LABEL_MAX);
-    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0' || o->conf == NULL)
-        return ctl_fail(CTL_EXIT_USAGE, WHO,
-                        "no user database: give --db FILE or set the userdb path in the config");
-
     struct userdb_admin *db = NULL;
     int r = ctl_open_db(o, WHO, &db);
     if (r != 0)

@@ -237,10 +237,6 @@ int ctl_policy_main(const struct ctl_opts *o, int argc, char **argv)
     int r = set ? parse_change(&a, &c) : 0;
     if (r != 0)
         return r;
-    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0' || o->conf == NULL)
-        return ctl_fail(CTL_EXIT_USAGE, WHO,
-                        "no user database: give --db FILE or set the userdb path in the config");
-
     struct userdb_admin *db = NULL;
     r = ctl_open_db(o, WHO, &db);
     if (r != 0)

@@ -72,6 +72,8 @@ const char *ctl_printable(const char *s, char *dst, size_t dstsz)
 
 int ctl_open_db(const struct ctl_opts *o, const char *who, struct userdb_admin **db)
 {
+    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0' || o->conf == NULL)
+        return ctl_fail(CTL_EXIT_USAGE, who, "no user database: give --db FILE or set the userdb path in the config");
     struct error err = {{0}};
     if (userdb_admin_open(o->db_path, db, &err) < 0)
         return ctl_fail(CTL_EXIT_OPFAIL, who, "%s", err.msg);

@@ -407,10 +407,6 @@ int ctl_totp_main(const struct ctl_opts *o, int argc, char **argv)
         return ctl_fail(CTL_EXIT_USAGE, WHO,
                         "--issuer must be 1-%d characters without ':' or control characters",
                         TOTP_ISSUER_MAX);
-    if (o == NULL || o->db_path == NULL || o->db_path[0] == '\0' || o->conf == NULL)
-        return ctl_fail(CTL_EXIT_USAGE, WHO,
-                        "no user database: give --db FILE or set the userdb path in the config");
-
     struct userdb_admin *db = NULL;
     int r = ctl_open_db(o, WHO, &db);
     if (r != 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth/alert.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -83,29 +84,10 @@ static void note_drop(const char *channel, enum metrics_counter m)
 
 static int read_file(const char *path, struct curl_blob *out, struct error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return error_set_errno(err, errno, "%s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > CA_BUNDLE_MAX) {
-        close(fd);
-        return error_set(err, "%s: not a regular file of 1 byte .. %d MiB", path, CA_BUNDLE_MAX >> 20);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *buf = malloc(n);
-    while (buf != NULL && got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (buf == NULL || got != n) {
-        free(buf);
-        return error_set(err, "%s: read failed", path);
-    }
+    size_t n;
+    char *buf = file_read_small(path, CA_BUNDLE_MAX, 0, "", &n, err);
+    if (buf == NULL)
+        return -1;
     out->data = buf;
     out->len = n;
     out->flags = CURL_BLOB_NOCOPY; /* kept for the life of the process */

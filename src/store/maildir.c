@@ -23,7 +23,7 @@
 
 struct store_mailbox {
     int root_fd;
-    int sub_fd[2]; /* indexed by enum maildir_sub */
+    int sub_fd[2]; /* indexed by enum maildir_sub; -1 while idle (see subdirs_close) */
     int lock_fd;
     struct maildir_list list; /* the snapshot: list.ents[i] is message i */
     struct store_msg *msgs;
@@ -275,6 +275,34 @@ static int build_snapshot(struct store_mailbox *mb, const uint64_t *wire, struct
     return STORE_OK;
 }
 
+/* An idle logged-in session should cost as few fds as possible (10,000 of
+ * them per front under a 20,000-fd limit): once the snapshot is taken, new/
+ * and cur/ are closed and reopened beneath the root fd when a message is read
+ * or deleted. The root fd (same directory, whatever renames happen above it)
+ * and the lock stay. */
+static void subdirs_close(struct store_mailbox *mb)
+{
+    for (int s = 0; s < 2; s++)
+        if (mb->sub_fd[s] >= 0) {
+            close(mb->sub_fd[s]);
+            mb->sub_fd[s] = -1;
+        }
+}
+
+static int subdirs_open(struct store_mailbox *mb, struct error *err)
+{
+    for (int s = 0; s < 2; s++) {
+        if (mb->sub_fd[s] >= 0)
+            continue;
+        mb->sub_fd[s] = openat(mb->root_fd, sub_names[s], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (mb->sub_fd[s] < 0) {
+            error_set_errno(err, errno, "open %s/", sub_names[s]);
+            return STORE_ERR_TEMP;
+        }
+    }
+    return STORE_OK;
+}
+
 int store_open(const char *path, bool create, struct store_mailbox **mb_r, struct error *err)
 {
     *mb_r = NULL;
@@ -315,6 +343,7 @@ int store_open(const char *path, bool create, struct store_mailbox **mb_r, struc
     if (rc != STORE_OK)
         goto fail;
     free(wire);
+    subdirs_close(mb);
     *mb_r = mb;
     return STORE_OK;
 fail:
@@ -364,6 +393,8 @@ int store_msg_open(struct store_mailbox *mb, uint32_t i, struct error *err)
         error_set(err, "no message %u", i + 1u);
         return STORE_ERR_GONE;
     }
+    if (subdirs_open(mb, err) != STORE_OK)
+        return STORE_ERR_TEMP;
     for (int attempt = 0; attempt <= RENAME_RETRIES; attempt++) {
         const struct maildir_entry *e = &mb->list.ents[i];
         const char *name = maildir_entry_name(&mb->list, e);
@@ -458,7 +489,9 @@ static int delete_one(struct commit_ctx *c, uint32_t i, struct error *err)
 int store_commit(struct store_mailbox *mb, const bool *deleted, struct error *err)
 {
     struct commit_ctx c = {.mb = mb};
-    int rc = STORE_OK;
+    int rc = subdirs_open(mb, err);
+    if (rc != STORE_OK)
+        return rc;
     struct error later;
     /* Best effort: one failed unlink does not keep the user's other
      * deletions from happening. The first error's detail is reported. */

@@ -399,6 +399,28 @@ static void test_cache_line_parse(void **state)
     assert_int_equal(sizecache_parse_line(s, strlen(s), &l), 0);
 }
 
+/* An idle session holds the root and the lock only (issue 6: 10,000 sessions per front). */
+static void test_idle_fds(void **state)
+{
+    struct fixture *f = *state;
+    put(f, "new/1.u", "1\n");
+    put(f, "cur/2.u:2,S", "2\n");
+    int fds = fd_count();
+    struct store_mailbox *mb = open_ok(f);
+    assert_int_equal(fd_count(), fds + 2);
+    struct error err = {""};
+    int fd = store_msg_open(mb, 1, &err);
+    assert_true(fd >= 0);
+    close(fd);
+    bool del[2] = {true, false};
+    assert_int_equal(store_commit(mb, del, &err), STORE_OK);
+    store_close(&mb);
+    assert_int_equal(fd_count(), fds);
+    char p[512];
+    path_of(f, "new/1.u", p, sizeof(p));
+    assert_int_equal(access(p, F_OK), -1);
+}
+
 static void test_inuse(void **state)
 {
     struct fixture *f = *state;
@@ -699,6 +721,7 @@ int main(void)
         T(test_cache_created_and_reused),
         T(test_cache_corrupt),
         T(test_cache_line_parse),
+        T(test_idle_fds),
         T(test_inuse),
         T(test_snapshot_isolation),
         T(test_commit_only_marked),
