@@ -127,7 +127,28 @@ int userdb_admin_open(const char *path, struct userdb_admin **db_r, struct error
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, DB_FILE_MODE);
     if (fd >= 0) {
         created = true;
-        int rc = fchmod(fd, DB_FILE_MODE);
+        /* The file takes its directory's group (install -d -g _popsd-auth), so
+         * authd can read it; and if that group may write the directory, the
+         * file too (authd's last-use records and hash upgrades). */
+        mode_t mode = DB_FILE_MODE;
+        char dir[USERDB_PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash != NULL)
+            *slash = '\0';
+        else
+            strcpy(dir, ".");
+        struct stat dst;
+        if (stat(dir, &dst) == 0) {
+            if (fchown(fd, (uid_t)-1, dst.st_gid) < 0) {
+                /* not fatal: the admin can chgrp it */
+            }
+            if (dst.st_mode & S_IWGRP)
+                mode |= S_IWGRP;
+        }
+        int rc = fchmod(fd, mode);
         int saved = errno;
         close(fd);
         if (rc < 0) {

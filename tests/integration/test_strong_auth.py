@@ -503,3 +503,21 @@ scope = pop3
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("dir_mode,file_mode", [(0o770, 0o660), (0o750, 0o640)])
+def test_new_database_takes_its_directory_group(make_server, dir_mode, file_mode):
+    """`install -d -g _popsd-auth /var/lib/popsd` is all an admin does: popsctl gives a new database
+    that group (authd can read it) and, if the group may write the directory, write access too."""
+    s = make_server()
+    d = os.path.join(s.base, "db")
+    os.mkdir(d)
+    g = grp.getgrnam("_popsd-auth").gr_gid
+    os.chown(d, 0, g)
+    os.chmod(d, dir_mode)
+    path = os.path.join(d, "users.db")
+    p = subprocess.run([os.path.join(os.environ["POPSD_BUILD"], "popsctl"), "--db", path, "user", "add", USER,
+                        "--generate"], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    st = os.stat(path)
+    assert st.st_gid == g and (st.st_mode & 0o777) == file_mode
