@@ -521,3 +521,27 @@ def test_new_database_takes_its_directory_group(make_server, dir_mode, file_mode
     assert p.returncode == 0, p.stderr
     st = os.stat(path)
     assert st.st_gid == g and (st.st_mode & 0o777) == file_mode
+
+
+def test_authd_killed_in_the_middle_of_scram(srv):
+    """The conversation lives in authd: if authd dies between the two SCRAM messages, the client gets
+    [SYS/TEMP] (try again), not an authentication failure, and the next connection works."""
+    import signal
+    r = srv.raw()
+    r.line()
+    c = ScramClient(USER, PASSWORD)
+    line = r.cmd("AUTH SCRAM-SHA-256 " + base64.b64encode(c.first()).decode())
+    assert line.startswith("+ ")
+    authd = [pid for pid, role in srv.children().items() if role == "authd"]
+    assert len(authd) == 1
+    os.kill(authd[0], signal.SIGKILL)
+    time.sleep(0.2)
+    line = r.cmd(base64.b64encode(c.final(base64.b64decode(line[2:]))).decode())
+    assert line.startswith("-ERR [SYS/TEMP]"), line
+    r.close()
+    srv.wait_log("generation_ready gen=2", timeout=20)
+    r = srv.raw()
+    r.line()
+    line, ok = scram_login(r, "SCRAM-SHA-256", ScramClient(USER, PASSWORD))
+    assert line.startswith("+OK") and ok, line
+    r.close()
