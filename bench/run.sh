@@ -17,6 +17,7 @@
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1
 #   BENCH_NICE=-10        priority of both servers and the client (the same for all), so
 #                         other work on a shared machine disturbs the runs less
+#   BENCH_SCALING=1       popsd with 1 front on the server core vs 2 fronts on both cores (0 = skip)
 #   BENCH_OUT=DIR         where configs, logs, raw results and profiles go
 #   BENCH_KEEP_MAIL=1     keep the Maildir copies afterwards (removed by default)
 #   BENCH_QUICK=1         a short smoke run (1 rep, 3 s, 100 idle, 20 MiB bulk)
@@ -36,7 +37,7 @@ SCPU=${BENCH_SERVER_CPU:-0}
 CCPU=${BENCH_CLIENT_CPU:-1}
 NICE=${BENCH_NICE:--10}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    REPS=1 DUR=3 WARM=1 IDLE_N=100 IDLE_BIG=${BENCH_IDLE_BIG:-0} BULK_N=20 PROFILE=${BENCH_PROFILE:-0}
+    REPS=1 DUR=${BENCH_DURATION:-3} WARM=1 IDLE_N=100 IDLE_BIG=${BENCH_IDLE_BIG:-0} BULK_N=20 PROFILE=${BENCH_PROFILE:-0}
 fi
 OUT=${BENCH_OUT:-/tmp/popsbench.$(date +%Y%m%d-%H%M%S)}
 SESSION_CLIENTS_MAX=32
@@ -367,16 +368,16 @@ record() {
 }
 
 # ------------------------------------------------------------------ measurements
-run_session() { # SERVER CLIENTS REP
-    local s=$1 c=$2 r=$3 pid raw t0 t1
+run_session() { # SERVER CLIENTS REP [TEST-NAME]
+    local s=$1 c=$2 r=$3 test=${4:-session_c$2} pid raw t0 t1
     pid=$(pid_of "$s")
-    raw=$OUT/raw/session-c$c-$s-$r.txt
+    raw=$OUT/raw/$test-$s-$r.txt
     t0=$(tree_cpu_ticks "$pid")
     timeout $((DUR + WARM + 120)) nice -n "$NICE" taskset -c "$CCPU" "$PB" session -p "$(port_of "$s")" -c "$c" -U "$c" \
         -d "$DUR" -w "$WARM" -u "u%u@$DOMAIN" -P "$PW" -e 5 -E "$SESS_OCTETS" -l "$s-c$c-$r" \
         >"$raw" 2>"${raw%.txt}.err" || true
     t1=$(tree_cpu_ticks "$pid")
-    record "$s" "session_c$c" "$raw" $((t1 - t0))
+    record "$s" "$test" "$raw" $((t1 - t0))
 }
 run_bulk() { # SERVER REP
     local s=$1 r=$2 pid raw t0 t1
@@ -583,6 +584,31 @@ POPSD_PID=
 stop_pid "$DOVECOT_PID"
 DOVECOT_PID=
 
+# Scaling (issue 6): the same 64-client session load against 1 front on the server core
+# (client on the other), then 2 fronts given both cores. The load generator needs a core of
+# its own to saturate even one front, so on this 2-core machine it shares both cores with the
+# 2 fronts: the rate cannot show 2x; the server CPU per session (and how evenly the kernel's
+# SO_REUSEPORT spreads connections) says whether a second core adds a core's worth of capacity.
+if [ "${BENCH_SCALING:-1}" = 1 ]; then
+    SAVE_SCPU=$SCPU SAVE_CCPU=$CCPU
+    for w in 1 2; do
+        sed "s/^workers = 1\$/workers = $w/" "$OUT/popsd/popsd.conf" >"$OUT/popsd/popsd-scale$w.conf"
+        chmod 644 "$OUT/popsd/popsd-scale$w.conf"
+        POPSD_CONF=$OUT/popsd/popsd-scale$w.conf
+        if [ "$w" = 2 ]; then SCPU="$SAVE_SCPU,$SAVE_CCPU" CCPU="$SAVE_SCPU,$SAVE_CCPU"; fi
+        restart_server popsd
+        for r in $(seq "$REPS"); do
+            log "rep $r: scaling, popsd with $w front(s) on CPU $SCPU, clients on CPU $CCPU"
+            run_session popsd 64 "$r" "scale_w$w"
+        done
+        logf=$OUT/popsd/popsd.log.$POPSD_STARTS
+        grep 'event=connect ' "$logf" | sed -n 's/.*popsd\[\([0-9]*\)\].*/\1/p' | sort | uniq -c |
+            awk -v w="$w" '{ printf "   [popsd] %d front(s): front pid %s took %d connections\n", w, $2, $1 }' >&2
+    done
+    SCPU=$SAVE_SCPU CCPU=$SAVE_CCPU POPSD_CONF=
+    restart_server popsd
+fi
+
 # ------------------------------------------------------------------ summary
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/environment.txt"
 log "summary"
@@ -633,6 +659,13 @@ row("idle %s: KiB PSS per session" % idle_n, "idle" + idle_n, pss_per, 1, target
 row("idle %s: sessions established" % idle_n, "idle" + idle_n, lambda r: r.get("established"), 0)
 row("idle %s: server processes" % idle_n, "idle" + idle_n, lambda r: r.get("processes"), 0)
 row("idle %s: seconds to set up" % idle_n, "idle" + idle_n, lambda r: r.get("setup_s"), 1)
+s1 = med("popsd", "scale_w1", lambda r: r.get("sessions_per_s"))
+s2 = med("popsd", "scale_w2", lambda r: r.get("sessions_per_s"))
+c1, c2 = med("popsd", "scale_w1", cpu_per), med("popsd", "scale_w2", cpu_per)
+if s1 and s2 and c1 and c2:
+    lines.append("scaling, 64 clients: 1 front on 1 core %.1f sessions/s (%.2f ms CPU each); 2 fronts on 2 cores shared "
+                 "with the client %.1f sessions/s (%.2f ms CPU each): rate x%.2f, capacity of 2 cores / 1 core "
+                 "(2 x CPU ms at 1 front / CPU ms at 2) x%.2f" % (s1, c1, s2, c2, s2 / s1, 2 * c1 / c2))
 if idle_big != "0":
     for r in pick("popsd", "idle" + idle_big) + pick("popsd", "idle%s_w3" % idle_big):
         lines.append("popsd %s, %s idle sessions: %d established, %d answered QUIT after the hold, %s KiB PSS per session, "
