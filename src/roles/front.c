@@ -6,6 +6,7 @@
  * metrics region's fd (after the listeners) and this process's slot in it. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <event2/listener.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -244,6 +245,12 @@ int front_main(int argc, char **argv)
     }
     f.worker = worker;
     log_set_role("front");
+    /* A RETR stream reserves ~128 KiB output chains, right at glibc's default mmap
+     * threshold: every chain was an mmap, a page fault per page and a munmap (10% of
+     * the front's bulk CPU in a profile). Serve them from the heap instead, and keep
+     * a few MiB of freed heap rather than handing it back to the kernel each time. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
     struct error err = {{0}};
     if (conf_load(conf_path, &f.conf, &err) < 0)
         log_fatal("%s", err.msg);
