@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,6 +255,8 @@ static void ready_cb(evutil_socket_t fd, short what, void *arg)
         g->current = true;
     }
     log_event(LOG_LVL_INFO, "generation_ready", "gen=%u", g->id);
+    /* systemd (Type=notify): started, or a reload finished. A no-op without NOTIFY_SOCKET. */
+    sd_notifyf(0, "READY=1\nSTATUS=serving (generation %u)", g->id);
     if (g->current)
         drain_old();
 }
@@ -470,6 +473,7 @@ static void on_child_exit(pid_t pid, int status)
             /* The new generation failed before it was up: keep the working one. */
             log_event(LOG_LVL_ERR, "generation_failed", "gen=%u detail=\"the previous generation keeps serving\"",
                       g->id);
+            sd_notifyf(0, "READY=1\nSTATUS=reload failed (generation %u); the previous one keeps serving", g->id);
             g->pending = false;
             if (g->authd > 0)
                 kill(g->authd, SIGTERM);
@@ -548,6 +552,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
     P.conf = nc;
     log_init("parent", P.conf.log_syslog, P.conf.log_level);
     log_event(LOG_LVL_INFO, "reloading", "config=%s", P.conf_path);
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
     start_generation(); /* the old generation drains once this one is ready */
 }
 
@@ -570,6 +575,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
         return;
     P.stopping = true;
     log_event(LOG_LVL_INFO, "stopping", "signal=%d", (int)sig);
+    sd_notify(0, "STOPPING=1");
     for (struct generation *g = P.gens; g != NULL; g = g->next) {
         for (unsigned i = 0; i < g->n_fronts; i++)
             if (g->fronts[i] > 0)

@@ -129,3 +129,29 @@ def test_each_front_has_its_own_listeners(make_server):
     p.user(USER)
     assert p.pass_(PASSWORD).startswith(b"+OK")
     p.quit()
+
+
+def test_systemd_notify_ready_reload_stop(make_server, tmp_path, monkeypatch):
+    """Type=notify: READY=1 once the first generation serves, RELOADING=1 then READY=1 around a
+    reload, STOPPING=1 at SIGTERM, on the socket systemd names in NOTIFY_SOCKET."""
+    import socket
+    path = str(tmp_path / "notify.sock")
+    sk = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sk.bind(path)
+    sk.settimeout(15)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    s = make_server()
+    s.add_user(USER, PASSWORD)
+    s.start()
+
+    def next_msg():
+        return sk.recv(4096).decode()
+
+    assert next_msg().startswith("READY=1\nSTATUS=serving (generation 1)")
+    os.kill(s.proc.pid, signal.SIGHUP)
+    assert next_msg().startswith("RELOADING=1")
+    assert next_msg().startswith("READY=1\nSTATUS=serving (generation 2)")
+    os.kill(s.proc.pid, signal.SIGTERM)
+    assert next_msg() == "STOPPING=1"
+    s.proc.wait(timeout=15)
+    sk.close()
