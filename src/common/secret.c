@@ -33,8 +33,10 @@ int secret_random(void *buf, size_t n)
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
 }
 
-int secret_mac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
-               unsigned char *out, size_t outlen)
+/* HMAC-SHA256 over the parts, streamed (no copy of the message), each
+ * followed by a NUL when separate is set. */
+static int hmac_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                      bool separate, unsigned char *out, size_t outlen)
 {
     static const unsigned char sep = 0;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -48,7 +50,7 @@ int secret_mac(const void *key, size_t keylen, const void *const *parts, const s
     if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) == 1) {
         rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++)
-            if (EVP_MAC_update(ctx, parts[i], lens[i]) != 1 || EVP_MAC_update(ctx, &sep, 1) != 1)
+            if (EVP_MAC_update(ctx, parts[i], lens[i]) != 1 || (separate && EVP_MAC_update(ctx, &sep, 1) != 1))
                 rc = -1;
         if (rc == 0 && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) == 1) {
             memcpy(out, md, outlen < mdlen ? outlen : mdlen);
@@ -56,8 +58,20 @@ int secret_mac(const void *key, size_t keylen, const void *const *parts, const s
             rc = -1;
         }
     }
-    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_CTX_free(ctx); /* cleanses the keyed state */
     EVP_MAC_free(mac);
     explicit_bzero(md, sizeof(md));
     return rc;
+}
+
+int secret_mac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+               unsigned char *out, size_t outlen)
+{
+    return hmac_parts(key, keylen, parts, lens, n, true, out, outlen);
+}
+
+int secret_hmac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                unsigned char *out, size_t outlen)
+{
+    return hmac_parts(key, keylen, parts, lens, n, false, out, outlen);
 }

@@ -17,6 +17,10 @@ bool secret_equal(const void *a, const void *b, size_t n);
  * of the message: safe on hot paths and for secrets. */
 int secret_mac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
                unsigned char *out, size_t outlen);
+/* Plain HMAC-SHA256 over the concatenation of the parts (protocols that define
+ * their own message, e.g. SCRAM); otherwise as secret_mac. */
+int secret_hmac(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
+                unsigned char *out, size_t outlen);
 /* Fills buf with n bytes from the CSPRNG; returns 0 or -1. */
 int secret_random(void *buf, size_t n);
 

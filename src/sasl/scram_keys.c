@@ -1,10 +1,8 @@
 /* SCRAM-SHA-256 keys: derivation (RFC 5802 section 3), Dovecot's stored
  * notation, checking a plaintext password against them, and stable fake keys
  * for unknown users. */
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +23,7 @@
 int scram_hmac(const unsigned char *key, size_t keylen, const void *const *parts, const size_t *lens,
                size_t n, unsigned char out[SCRAM_KEY_LEN])
 {
-    size_t outl = 0;
-    int rc = -1;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-                           OSSL_PARAM_construct_end()};
-    if (ctx != NULL && EVP_MAC_init(ctx, key, keylen, params) == 1) {
-        rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++)
-            if (EVP_MAC_update(ctx, parts[i], lens[i]) != 1)
-                rc = -1;
-        if (rc == 0 && (EVP_MAC_final(ctx, out, &outl, SCRAM_KEY_LEN) != 1 || outl != SCRAM_KEY_LEN))
-            rc = -1;
-    }
-    EVP_MAC_CTX_free(ctx); /* cleanses the keyed state */
-    EVP_MAC_free(mac);
-    if (rc < 0)
-        secret_wipe(out, SCRAM_KEY_LEN);
-    return rc;
+    return secret_hmac(key, keylen, parts, lens, n, out, SCRAM_KEY_LEN);
 }
 
 int scram_hash(const unsigned char *in, size_t len, unsigned char out[SCRAM_KEY_LEN])
