@@ -51,19 +51,12 @@ struct generation {
     struct generation *next;
 };
 
-/* The listening sockets: one set per front (SO_REUSEPORT), so the kernel
- * spreads connections over the fronts and wakes only the one it picked,
- * instead of every front contending for one shared socket. */
-struct listeners {
-    int fd[MAX_WORKERS][MAX_FDS]; /* [front][listener address, in config order] */
-    char mode[MAX_FDS + 1];       /* 'i' implicit TLS or 's' STLS, per address */
-    unsigned n_addrs, n_sets;
-};
-
 static struct {
     const char *conf_path, *exe;
     struct conf conf;
-    struct listeners l;
+    int lfd[MAX_FDS];
+    char lmode[MAX_FDS + 1];
+    unsigned n_lfd;
     int ctl_fd; /* popsctl's unix socket, served by the current authd; -1 = none */
     char ctl_path[CONF_PATH_MAX];
     struct event_base *base;
@@ -79,7 +72,7 @@ static struct {
     struct event *metrics_timer;
 } P;
 
-static int bind_one(const char *spec, bool reuseport, struct error *err)
+static int bind_one(const char *spec, struct error *err)
 {
     char host[128], port[16];
     const char *colon = strrchr(spec, ':');
@@ -100,7 +93,6 @@ static int bind_one(const char *spec, bool reuseport, struct error *err)
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
         (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
@@ -113,33 +105,27 @@ static int bind_one(const char *spec, bool reuseport, struct error *err)
     return fd;
 }
 
-static void close_listeners(struct listeners *l)
+static void close_listeners(int *fds, unsigned n)
 {
-    for (unsigned s = 0; s < l->n_sets; s++)
-        for (unsigned i = 0; i < l->n_addrs; i++)
-            if (l->fd[s][i] >= 0)
-                close(l->fd[s][i]);
-    l->n_sets = l->n_addrs = 0;
+    for (unsigned i = 0; i < n; i++)
+        close(fds[i]);
 }
 
-/* Binds every address of every listener, sets times; all or nothing. */
-static int bind_all(const struct conf *c, unsigned sets, struct listeners *l, struct error *err)
+/* Binds every address of every listener; all or nothing. */
+static int bind_all(const struct conf *c, int *fds, char *modes, unsigned *n, struct error *err)
 {
-    l->n_addrs = 0;
-    l->n_sets = sets;
+    *n = 0;
     for (unsigned i = 0; i < c->n_listeners; i++)
         for (unsigned j = 0; j < c->listeners[i].n_addrs; j++) {
-            unsigned k = l->n_addrs++;
-            l->mode[k] = c->listeners[i].tls == CONF_TLS_STARTTLS ? 's' : 'i';
-            for (unsigned s = 0; s < sets; s++)
-                l->fd[s][k] = -1;
-            for (unsigned s = 0; s < sets; s++)
-                if ((l->fd[s][k] = bind_one(c->listeners[i].addrs[j], true, err)) < 0) {
-                    close_listeners(l);
-                    return -1;
-                }
+            int fd = bind_one(c->listeners[i].addrs[j], err);
+            if (fd < 0) {
+                close_listeners(fds, *n);
+                return -1;
+            }
+            modes[*n] = c->listeners[i].tls == CONF_TLS_STARTTLS ? 's' : 'i';
+            fds[(*n)++] = fd;
         }
-    l->mode[l->n_addrs] = '\0';
+    modes[*n] = '\0';
     return 0;
 }
 
@@ -172,10 +158,10 @@ static int bind_control(const char *path, struct error *err)
     return fd;
 }
 
-static unsigned workers_of(const struct conf *c)
+static unsigned worker_count(void)
 {
-    if (c->workers != 0)
-        return c->workers > MAX_WORKERS ? MAX_WORKERS : c->workers;
+    if (P.conf.workers != 0)
+        return P.conf.workers;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n);
 }
@@ -264,7 +250,7 @@ static void ready_cb(evutil_socket_t fd, short what, void *arg)
 static int start_generation(void)
 {
     struct error err = {{0}};
-    unsigned nw = workers_of(&P.conf);
+    unsigned nw = worker_count();
     struct generation *g = calloc(1, sizeof(*g));
     if (g == NULL)
         return -1;
@@ -327,12 +313,12 @@ static int start_generation(void)
         metrics_slot_release(g->authd_slot);
     for (unsigned i = 0; i < nw; i++) {
         int ffds[3 + MAX_FDS];
-        int nffds = (int)(1 + P.l.n_addrs);
+        int nffds = (int)(1 + P.n_lfd);
         ffds[0] = sp[i][1];
-        memcpy(ffds + 1, P.l.fd[i], P.l.n_addrs * sizeof(int));
+        memcpy(ffds + 1, P.lfd, P.n_lfd * sizeof(int));
         snprintf(wbuf, sizeof(wbuf), "%u", i);
         char fmb[32], frb[16];
-        char *fargv[14] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.l.mode};
+        char *fargv[14] = {"popsd", "-x", "front", "-c", (char *)P.conf_path, "-w", wbuf, "-l", P.lmode};
         int nf = 9;
         snprintf(frb, sizeof(frb), "%d", 3 + nffds);
         ffds[nffds++] = rp[1];
@@ -518,21 +504,23 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
         log_event(LOG_LVL_ERR, "reload_failed", "detail=\"%s\"", err.msg);
         return;
     }
-    if (!same_listeners(&P.conf, &nc) || workers_of(&nc) != P.l.n_sets) {
-        /* New sockets beside the old ones (SO_REUSEPORT allows it); the old fronts keep
-         * theirs until they have drained. */
-        static struct listeners nl;
-        if (bind_all(&nc, workers_of(&nc), &nl, &err) < 0) {
+    if (!same_listeners(&P.conf, &nc)) {
+        int fds[MAX_FDS];
+        char modes[MAX_FDS + 1];
+        unsigned n;
+        if (bind_all(&nc, fds, modes, &n, &err) < 0) {
             log_event(LOG_LVL_ERR, "reload_failed", "detail=\"%s\"", err.msg);
             return;
         }
-        close_listeners(&P.l);
-        P.l = nl;
+        close_listeners(P.lfd, P.n_lfd);
+        memcpy(P.lfd, fds, sizeof(fds));
+        memcpy(P.lmode, modes, sizeof(modes));
+        P.n_lfd = n;
     }
     if (strcmp(nc.metrics_address, P.metrics_addr) != 0) {
         /* A new address that cannot be bound leaves the endpoint where it was (retried at the next reload). */
         int fd = -1;
-        if (nc.metrics_address[0] != '\0' && (fd = bind_one(nc.metrics_address, false, &err)) < 0) {
+        if (nc.metrics_address[0] != '\0' && (fd = bind_one(nc.metrics_address, &err)) < 0) {
             log_event(LOG_LVL_ERR, "metrics_bind_failed", "detail=\"%s\"", err.msg);
         } else {
             if (P.metrics_lfd >= 0)
@@ -617,7 +605,7 @@ int parent_main(const char *conf_path, const char *exe)
     if (geteuid() != 0)
         log_event(LOG_LVL_WARN, "not_root", "detail=\"running unprivileged: no chroot and no privilege separation by "
                                             "user; for development only\"");
-    if (bind_all(&P.conf, workers_of(&P.conf), &P.l, &err) < 0)
+    if (bind_all(&P.conf, P.lfd, P.lmode, &P.n_lfd, &err) < 0)
         log_fatal("%s", err.msg);
     P.ctl_fd = -1;
     snprintf(P.ctl_path, sizeof(P.ctl_path), "%s", P.conf.control_socket);
@@ -628,7 +616,7 @@ int parent_main(const char *conf_path, const char *exe)
         log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
     P.metrics_lfd = -1;
     snprintf(P.metrics_addr, sizeof(P.metrics_addr), "%s", P.conf.metrics_address);
-    if (P.metrics_addr[0] != '\0' && (P.metrics_lfd = bind_one(P.metrics_addr, false, &err)) < 0)
+    if (P.metrics_addr[0] != '\0' && (P.metrics_lfd = bind_one(P.metrics_addr, &err)) < 0)
         log_fatal("metrics: %s", err.msg);
     P.base = event_base_new();
     if (P.base == NULL)
@@ -647,7 +635,7 @@ int parent_main(const char *conf_path, const char *exe)
     P.metrics_timer = evtimer_new(P.base, metrics_restart_cb, NULL);
     if (P.restart_timer == NULL || P.kill_timer == NULL || P.metrics_timer == NULL)
         log_fatal("evtimer_new failed");
-    log_event(LOG_LVL_INFO, "started", "config=%s listeners=%u workers=%u", conf_path, P.l.n_addrs, workers_of(&P.conf));
+    log_event(LOG_LVL_INFO, "started", "config=%s listeners=%u workers=%u", conf_path, P.n_lfd, worker_count());
     if (start_generation() < 0)
         log_fatal("cannot start the children");
     event_base_dispatch(P.base);

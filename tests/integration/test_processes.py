@@ -91,46 +91,6 @@ def test_failed_reload_keeps_the_working_generation(server):
     server.wait_log("event=draining")
 
 
-def listening_inodes(pid):
-    """Socket inodes among pid's fds (the listeners and any connections)."""
-    out = set()
-    d = "/proc/%d/fd" % pid
-    for fd in os.listdir(d):
-        try:
-            t = os.readlink(os.path.join(d, fd))
-        except OSError:
-            continue
-        if t.startswith("socket:"):
-            out.add(t)
-    return out
-
-
-def test_each_front_has_its_own_listeners(make_server):
-    """SO_REUSEPORT: one listening socket per front and address, so the kernel picks a front per
-    connection (no thundering herd); both fronts get connections, and a reload keeps serving."""
-    s = make_server(workers=2)
-    s.add_user(USER, PASSWORD)
-    s.start()
-    fronts = [p for p, r in s.children().items() if r == "front"]
-    assert len(fronts) == 2
-    assert not (listening_inodes(fronts[0]) & listening_inodes(fronts[1])), "no shared socket"
-    conns = []
-    for _ in range(40):
-        r = s.raw()
-        assert r.line().startswith("+OK")
-        conns.append(r)
-    for r in conns:
-        r.close()
-    served = {int(l.split("popsd[")[1].split("]")[0]) for l in s.log().splitlines() if "event=connect " in l}
-    assert served == set(fronts), served
-    os.kill(s.proc.pid, signal.SIGHUP)
-    s.wait_log("generation_ready gen=2", timeout=20)
-    p = s.pop3s()
-    p.user(USER)
-    assert p.pass_(PASSWORD).startswith(b"+OK")
-    p.quit()
-
-
 def test_systemd_notify_ready_reload_stop(make_server, tmp_path, monkeypatch):
     """Type=notify: READY=1 once the first generation serves, RELOADING=1 then READY=1 around a
     reload, STOPPING=1 at SIGTERM, on the socket systemd names in NOTIFY_SOCKET."""
