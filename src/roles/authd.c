@@ -35,6 +35,7 @@
 #include "ipc/spawn.h"
 #include "roles/roles.h"
 #include "sandbox/privdrop.h"
+#include "sandbox/seccomp.h"
 
 #define AUTHD_MAX_FRONTS 256
 #define AUTHD_MAX_QUEUE 10000
@@ -357,6 +358,8 @@ int authd_main(int argc, char **argv)
         log_fatal("%s", err.msg);
     if (privdrop_apply(&t, NULL, &err) < 0)
         log_fatal("privilege drop: %s", err.msg);
+    if (sandbox_seccomp_authd(A.conf.alert_exec[0] != '\0', &err) < 0)
+        log_fatal("%s", err.msg);
 
     A.x.conf = &A.conf;
     A.x.argon2 = pwscheme_argon2_default;

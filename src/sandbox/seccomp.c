@@ -77,3 +77,48 @@ int sandbox_seccomp_front(struct error *err)
     return 0;
 #endif
 }
+
+/* authd runs SQLite, libcurl (webhook, token introspection: DNS, outbound
+ * sockets, resolver threads), Argon2 threads and the exec hook, so an
+ * allow-list would be long and brittle. It gets the other half: calls that
+ * no part of it ever makes, and that an attacker who took it over would want
+ * (debugging or reading other processes, namespaces and mounts, kernel
+ * modules and BPF, changing identity), kill it. exec only with an exec hook. */
+static const int authd_fatal[] = {
+    SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount),
+    SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(setns), SCMP_SYS(unshare),
+    SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load),
+    SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(keyctl),
+    SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(userfaultfd), SCMP_SYS(open_by_handle_at),
+    SCMP_SYS(name_to_handle_at), SCMP_SYS(swapon), SCMP_SYS(swapoff), SCMP_SYS(reboot), SCMP_SYS(acct),
+    SCMP_SYS(quotactl), SCMP_SYS(personality), SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(setreuid),
+    SCMP_SYS(setregid), SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setgroups), SCMP_SYS(setfsuid),
+    SCMP_SYS(setfsgid), SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
+};
+
+int sandbox_seccomp_authd(bool allow_exec, struct error *err)
+{
+#ifdef POPSD_SANITIZED
+    (void)authd_fatal;
+    (void)allow_exec;
+    (void)err;
+    return 0;
+#else
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == NULL)
+        return error_set(err, "seccomp_init failed");
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(authd_fatal) / sizeof(authd_fatal[0]) && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, authd_fatal[i], 0);
+    if (!allow_exec && rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 0);
+    if (!allow_exec && rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0);
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc != 0)
+        return error_set(err, "seccomp: %s", strerror(-rc));
+    return 0;
+#endif
+}

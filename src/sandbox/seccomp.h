@@ -11,10 +11,16 @@
 #ifndef POPSD_SANDBOX_SECCOMP_H
 #define POPSD_SANDBOX_SECCOMP_H
 
+#include <stdbool.h>
+
 #include "common/error.h"
 
 /* Installs the front's filter. Returns 0, or -1 with detail. In sanitizer
  * builds (whose runtimes need more calls) it installs nothing and returns 0. */
 int sandbox_seccomp_front(struct error *err);
+
+/* Installs authd's filter (a deny-list: see seccomp.c), before its threads
+ * start so they inherit it. allow_exec: an [alerts] exec hook is configured. */
+int sandbox_seccomp_authd(bool allow_exec, struct error *err);
 
 #endif

@@ -68,6 +68,18 @@ def test_front_is_under_seccomp(server):
         assert mode == "2", "filter mode"
 
 
+def test_authd_is_under_seccomp(server):
+    """authd's filter is a deny-list (ptrace, mounts, namespaces, modules, BPF, set*id, exec without
+    an exec hook kill it); set before its threads start, so every thread has it."""
+    from popsd_harness import BUILD
+    authd = [p for p, r in server.children().items() if r == "authd"][0]
+    server.raw().line()
+    want = "0" if BUILD.rstrip("/").endswith("build-san") else "2"
+    for tid in os.listdir("/proc/%d/task" % authd):
+        with open("/proc/%d/task/%s/status" % (authd, tid)) as f:
+            assert [l.split()[1] for l in f if l.startswith("Seccomp:")][0] == want, tid
+
+
 def test_failed_reload_keeps_the_working_generation(server):
     """A reload whose new children cannot start (here: a user database that does not exist)
     must not drain the generation that works."""
