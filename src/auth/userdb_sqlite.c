@@ -42,7 +42,10 @@ static const char lookup_sql[] = "SELECT password, mail, pop3_enabled, scram, me
                                  " FROM users WHERE name = ?1";
 static const char app_find_sql[] =
     "SELECT id, label, expires, networks FROM app_passwords WHERE hash = ?1 AND user = ?2";
-static const char app_used_sql[] = "UPDATE app_passwords SET last_used = ?2, last_source = ?3 WHERE id = ?1";
+/* A client polling every minute from the same place rewrites the row at most
+ * once a minute: a matching row is only changed when it would say something new. */
+static const char app_used_sql[] = "UPDATE app_passwords SET last_used = ?2, last_source = ?3"
+                                   " WHERE id = ?1 AND (last_used <= ?2 - 60 OR last_source <> ?3)";
 static const char upgrade_sql[] =
     "UPDATE users SET password = ?3, updated = " USERDB_NOW_SQL " WHERE name = ?1 AND password = ?2";
 

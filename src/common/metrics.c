@@ -77,11 +77,12 @@ void metrics_gauge_add(enum metrics_gauge g, int64_t delta)
 
 void metrics_login(enum metrics_login_result result, const char *mech)
 {
+    static const char *const names[METRIC_MECHS - 1] = {"USER", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
+                                                        "OAUTHBEARER", "XOAUTH2"};
     enum metrics_mech m = METRIC_MECH_OTHER;
-    if (mech != NULL && strcmp(mech, "USER") == 0)
-        m = METRIC_MECH_USER;
-    else if (mech != NULL && strcmp(mech, "PLAIN") == 0)
-        m = METRIC_MECH_PLAIN;
+    for (int i = 0; mech != NULL && i < METRIC_MECHS - 1; i++)
+        if (strcmp(mech, names[i]) == 0)
+            m = (enum metrics_mech)i;
     if ((unsigned)result < METRIC_LOGIN_RESULTS)
         atomic_fetch_add_explicit(&mine->login[result][m], 1, memory_order_relaxed);
 }
@@ -270,7 +271,8 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
 {
     static const char *const results[METRIC_LOGIN_RESULTS] = {"success", "failure", "refused", "tempfail",
                                                               "login_delay"};
-    static const char *const mechs[METRIC_MECHS] = {"USER", "PLAIN", "other"};
+    static const char *const mechs[METRIC_MECHS] = {"USER",        "PLAIN",   "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
+                                                    "OAUTHBEARER", "XOAUTH2", "other"};
     struct out o = {.buf = buf, .cap = cap};
     if (cap == 0)
         return 0;

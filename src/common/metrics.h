@@ -66,7 +66,16 @@ enum metrics_login_result {
     METRIC_LOGIN_RESULTS
 };
 
-enum metrics_mech { METRIC_MECH_USER, METRIC_MECH_PLAIN, METRIC_MECH_OTHER, METRIC_MECHS };
+enum metrics_mech {
+    METRIC_MECH_USER,
+    METRIC_MECH_PLAIN,
+    METRIC_MECH_SCRAM,
+    METRIC_MECH_SCRAM_PLUS,
+    METRIC_MECH_OAUTHBEARER,
+    METRIC_MECH_XOAUTH2,
+    METRIC_MECH_OTHER,
+    METRIC_MECHS
+};
 
 struct metrics_slot {
     _Alignas(64) _Atomic uint64_t counter[METRIC_COUNTERS];

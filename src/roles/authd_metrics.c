@@ -11,7 +11,8 @@ void authd_metrics_result(bool refused, int status, const char *mech, uint32_t d
     switch (status) {
     case POP3_AUTH_OK: r = METRIC_LOGIN_SUCCESS; break;
     case POP3_AUTH_FAIL:
-    case POP3_AUTH_DISABLED: r = refused ? METRIC_LOGIN_REFUSED : METRIC_LOGIN_FAILURE; break;
+    case POP3_AUTH_DISABLED:
+    case POP3_AUTH_POLICY: r = refused ? METRIC_LOGIN_REFUSED : METRIC_LOGIN_FAILURE; break;
     case POP3_AUTH_LOGIN_DELAY: r = METRIC_LOGIN_LOGIN_DELAY; break;
     default: r = METRIC_LOGIN_TEMPFAIL; break;
     }

@@ -545,3 +545,24 @@ def test_authd_killed_in_the_middle_of_scram(srv):
     line, ok = scram_login(r, "SCRAM-SHA-256", ScramClient(USER, PASSWORD))
     assert line.startswith("+OK") and ok, line
     r.close()
+
+
+def test_metrics_count_each_mechanism(make_server):
+    """popsd_logins_total carries the SASL mechanism; a policy refusal counts as a failure."""
+    from test_alerts_metrics import L, metrics_conf, promtool, fetch, wait_metrics, wait_value
+    port = free_port()
+    s = make_server(extra_conf=metrics_conf(port))
+    s.add_user(USER, PASSWORD)
+    s.start()
+    wait_metrics(s, port)
+    r = s.raw()
+    r.line()
+    line, ok = scram_login(r, "SCRAM-SHA-256", ScramClient(USER, PASSWORD))
+    assert line.startswith("+OK") and ok
+    r.close()
+    wait_value(port, L % ("success", "SCRAM-SHA-256"), 1)
+    s.popsctl("policy", "set", USER, "--require-mfa", "yes")
+    assert plain_login(s, USER, PASSWORD).startswith("-ERR [AUTH]")
+    m = wait_value(port, L % ("failure", "USER"), 1)
+    assert m.get(L % ("tempfail", "USER"), 0) == 0
+    promtool(fetch(port)[2])

@@ -620,9 +620,14 @@ static void test_sqlite_app_passwords(void **state)
     assert_int_equal(userdb_app_password_used(db, id2, 1750000000, "2001:db8::7", &err), 1);
     assert_int_equal(userdb_app_password_used(db, 999999, 1750000000, "192.0.2.1", &err), 0);
     assert_int_equal(userdb_app_password_used(db, id1, 1750000001, "bad\nsource", &err), 1);
+    /* The same source within a minute is not written again; a new source or a minute later is. */
+    assert_int_equal(userdb_app_password_used(db, id2, 1750000030, "2001:db8::7", &err), 0);
+    assert_int_equal(userdb_app_password_used(db, id2, 1750000059, "2001:db8::7", &err), 0);
+    assert_int_equal(userdb_app_password_used(db, id2, 1750000060, "2001:db8::8", &err), 1);
+    assert_int_equal(userdb_app_password_used(db, id2, 1750000060, "2001:db8::7", &err), 1);
     l.n = 0;
     assert_int_equal(userdb_admin_app_list(a, "alice", app_cb, &l, &err), 0);
-    assert_int_equal(l.a[1].last_used, 1750000000);
+    assert_int_equal(l.a[1].last_used, 1750000060);
     assert_string_equal(l.a[1].last_source, "2001:db8::7");
     assert_string_equal(l.a[0].last_source, "bad?source"); /* the front's text is not trusted */
 
