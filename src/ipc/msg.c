@@ -83,23 +83,6 @@ uint32_t ipc_r_u32(struct ipc_reader *r)
     return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
 }
 
-size_t ipc_r_str(struct ipc_reader *r, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    const uint8_t *lp = take(r, 2);
-    if (lp == NULL)
-        return 0;
-    size_t n = (size_t)lp[0] << 8 | lp[1];
-    const uint8_t *p = take(r, n);
-    if (p == NULL || n >= cap || memchr(p, '\0', n) != NULL) {
-        r->bad = true;
-        return 0;
-    }
-    memcpy(dst, p, n);
-    dst[n] = '\0';
-    return n;
-}
-
 size_t ipc_r_bytes(struct ipc_reader *r, void *dst, size_t cap)
 {
     const uint8_t *lp = take(r, 2);
@@ -112,6 +95,17 @@ size_t ipc_r_bytes(struct ipc_reader *r, void *dst, size_t cap)
         return 0;
     }
     memcpy(dst, p, n);
+    return n;
+}
+
+size_t ipc_r_str(struct ipc_reader *r, char *dst, size_t cap)
+{
+    size_t n = ipc_r_bytes(r, dst, cap - 1);
+    if (r->bad || memchr(dst, '\0', n) != NULL) {
+        r->bad = true;
+        n = 0;
+    }
+    dst[n] = '\0';
     return n;
 }
 

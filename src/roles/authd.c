@@ -90,14 +90,6 @@ static struct job *q_pop(struct jobq *q)
     return j;
 }
 
-/* +-25% jitter so the delay itself reveals nothing about the path an answer took. */
-static uint32_t jitter(uint64_t base)
-{
-    uint32_t r = 0;
-    secret_random(&r, sizeof(r));
-    return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
-}
-
 static void *worker_main(void *arg)
 {
     struct userdb *db = arg;
@@ -150,7 +142,7 @@ static void defend(struct job *j)
     case POP3_AUTH_POLICY:
         if (!j->have_fp)
             secret_random(&j->fp, sizeof(j->fp)); /* no secret to fingerprint: counts as a distinct guess */
-        j->res.delay_ms = jitter(guard_failure(A.guard, now, &j->src, user, &j->fp));
+        j->res.delay_ms = authd_jitter(guard_failure(A.guard, now, &j->src, user, &j->fp));
         authd_defence_record(user, j->src.text, j->req.mech,
                              j->res.status == POP3_AUTH_POLICY ? "policy_refused" : "failure");
         break;
@@ -280,7 +272,7 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
             j->refused = true;
             j->res.id = j->req.id;
             j->res.status = POP3_AUTH_FAIL;
-            j->res.delay_ms = jitter(delay);
+            j->res.delay_ms = authd_jitter(delay);
             secret_wipe(j->req.secret, sizeof(j->req.secret));
             send_result(j);
             continue;

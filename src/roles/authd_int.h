@@ -47,6 +47,8 @@ void authd_verify(struct userdb *db, const struct authd_ctx *x, struct job *j);
 /* Worker thread helpers shared by the mechanisms: a failure with its delay, and
  * the admission of a user whose credential (of kind method, enum conf_method)
  * was proven: per-user policy, POP3 on/off, mail path. */
+/* base ms +-25%, so the delay itself reveals nothing about the path an answer took. */
+uint32_t authd_jitter(uint64_t base);
 void authd_fail(const struct authd_ctx *x, struct ipc_auth_res *a, enum pop3_auth_status st);
 void authd_admit(const struct authd_ctx *x, struct job *j, const struct userdb_entry *e, uint32_t method);
 

@@ -45,10 +45,8 @@ static bool beneath_root(const struct authd_ctx *x, const char *path)
     return strncmp(path, root, n) == 0 && path[n] == '/' && strstr(path, "/../") == NULL;
 }
 
-/* +-25% jitter so the delay itself reveals nothing about the path an answer took. */
-static uint32_t fail_delay(const struct authd_ctx *x)
+uint32_t authd_jitter(uint64_t base)
 {
-    uint64_t base = x->conf->auth_fail_delay_ms;
     uint32_t r = 0;
     secret_random(&r, sizeof(r));
     return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
@@ -57,7 +55,7 @@ static uint32_t fail_delay(const struct authd_ctx *x)
 void authd_fail(const struct authd_ctx *x, struct ipc_auth_res *a, enum pop3_auth_status st)
 {
     a->status = (uint8_t)st;
-    a->delay_ms = fail_delay(x);
+    a->delay_ms = authd_jitter(x->conf->auth_fail_delay_ms);
     a->user[0] = a->mail[0] = '\0';
 }
 

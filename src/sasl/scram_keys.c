@@ -2,7 +2,6 @@
  * notation, checking a plaintext password against them, and stable fake keys
  * for unknown users. */
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,15 +242,15 @@ void scram_keys_fake(const unsigned char secret[32], const char *user, uint32_t 
                      struct scram_keys *k)
 {
     unsigned char mac[SCRAM_KEY_LEN];
-    unsigned int maclen = 0;
     memset(k, 0, sizeof(*k));
     k->iterations = iterations;
     k->salt_len = SCRAM_SALT_LEN;
     if (user == NULL)
         user = "";
     /* Stable per name so repeated probes see one salt, as for a real user. */
-    if (HMAC(EVP_sha256(), secret, 32, (const unsigned char *)user, strlen(user), mac, &maclen) != NULL &&
-        maclen == sizeof(mac))
+    const void *parts[] = {user};
+    const size_t lens[] = {strlen(user)};
+    if (secret_hmac(secret, 32, parts, lens, 1, mac, sizeof(mac)) == 0)
         memcpy(k->salt, mac, SCRAM_SALT_LEN);
     else if (secret_random(k->salt, SCRAM_SALT_LEN) < 0)
         memset(k->salt, 0, SCRAM_SALT_LEN);

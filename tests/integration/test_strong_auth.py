@@ -184,7 +184,7 @@ def test_scram_downgrade_is_refused(srv):
     assert line.startswith("-ERR")
     r.close()
     log = srv.log()
-    assert "server-does-support-channel-binding" in log or "downgrade" in log
+    assert "client thinks we lack channel binding (downgrade?)" in log
 
 
 def test_scram_with_mpop(srv, tmp_path):
@@ -365,7 +365,7 @@ openid_configuration = {ISSUER}/.well-known/openid-configuration
 def test_oauthbearer_valid_tokens(oauth_srv, keys, alg):
     r = oauth_srv.raw()
     r.line()
-    assert sasl_line(capa(r))[-3:] == ["OAUTHBEARER", "XOAUTH2", "PLAIN"] or "OAUTHBEARER" in sasl_line(capa(r))
+    assert sasl_line(capa(r)) == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "OAUTHBEARER", "XOAUTH2", "PLAIN"]
     ch, line = auth_exchange(r, "OAUTHBEARER", [oauthbearer(mint(keys, alg), USER)])
     assert line.startswith("+OK"), line
     r.close()
