@@ -293,6 +293,8 @@ static int tls_key(struct parse_ctx *p, const char *k, const char *v)
 {
     if (strcmp(k, "tls12") == 0)
         return set_bool(p, &p->c->tls12, v);
+    if (strcmp(k, "session_tickets") == 0)
+        return set_bool(p, &p->c->session_tickets, v);
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [tls]", k);
     return 0;
 }
@@ -962,7 +964,8 @@ void conf_print(const struct conf *c, FILE *out)
             ms_str(c->timeout_login_ms, b1, sizeof(b1)), ms_str(c->timeout_idle_ms, b2, sizeof(b2)),
             c->max_bad_commands, c->max_auth_attempts, ms_str(c->auth_fail_delay_ms, b3, sizeof(b3)),
             c->login_delay_s, ms_str(c->drain_timeout_ms, b4, sizeof(b4)));
-    fprintf(out, "\n[tls]\ntls12 = %s\n", c->tls12 ? "yes" : "no");
+    fprintf(out, "\n[tls]\ntls12 = %s\nsession_tickets = %s\n", c->tls12 ? "yes" : "no",
+            c->session_tickets ? "yes" : "no");
     for (unsigned i = 0; i < c->n_certs; i++)
         fprintf(out, "\n[certificate %s]\ncert = %s\nkey = %s\n", c->certs[i].name, c->certs[i].cert,
                 c->certs[i].key);

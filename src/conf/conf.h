@@ -120,7 +120,8 @@ struct conf {
     /* [tls] */
     struct conf_cert certs[CONF_MAX_CERTS];
     unsigned n_certs;
-    bool tls12; /* allow TLS 1.2 beside 1.3 */
+    bool tls12;           /* allow TLS 1.2 beside 1.3 */
+    bool session_tickets; /* issue TLS resumption tickets (off by default, see tls.c) */
 
     /* [userdb] */
     enum conf_userdb_driver userdb_driver;

@@ -99,9 +99,19 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct conf *c, struct erro
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_max_early_data(ctx, 0);
-    /* One resumption ticket per TLS 1.3 handshake instead of two: each costs an
-     * encryption and a record, and POP3 clients rarely hold more than one. */
-    SSL_CTX_set_num_tickets(ctx, 1);
+    /* Resumption tickets are off unless configured. The ticket key lives in the
+     * front's memory for the generation's lifetime: whoever reads it can resume
+     * as the server until it changes. Each front has its own key, so with N
+     * fronts a ticket works on 1 in N connections. And with OpenSSL 3.0 a
+     * resumed handshake saves only ~15% of the server's CPU while every full
+     * one pays ~60 us to issue a ticket (bench/RESULTS.md). When enabled: one
+     * ticket, not OpenSSL's two; POP3 clients rarely hold more than one. */
+    if (c->session_tickets) {
+        SSL_CTX_set_num_tickets(ctx, 1);
+    } else {
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 || SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
         ssl_err(err, "TLS policy");

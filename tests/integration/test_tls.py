@@ -1,6 +1,8 @@
 """TLS policy, checked with openssl s_client."""
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import time
 
@@ -137,3 +139,36 @@ def test_mismatched_key_caught_by_config_check(make_server, pki):
     from popsd_harness import POPSD
     r = subprocess.run([POPSD, "-t", "-c", s.conf_path], capture_output=True, text=True)
     assert r.returncode != 0 and "[certificate c0]" in r.stderr, r.stderr
+
+
+def tls13_poll(server, ctx, session=None):
+    """One TLS 1.3 connection: greeting, QUIT; returns (session, whether it was resumed)."""
+    with socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            assert s.recv(512).startswith(b"+OK")  # any ticket arrives before the greeting
+            s.sendall(b"QUIT\r\n")
+            assert s.recv(512).startswith(b"+OK")
+            return s.session, s.session_reused
+
+
+def tls13_client_ctx(server):
+    ctx = ssl.create_default_context(cafile=server.pki.ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def test_no_session_tickets_by_default(server):
+    sess, reused = tls13_poll(server, tls13_client_ctx(server))
+    assert not reused
+    assert not sess.has_ticket, "a ticket was issued although session_tickets defaults to no"
+
+
+def test_session_tickets_when_enabled(make_server):
+    s = make_server(extra_conf="\n[tls]\nsession_tickets = yes\n")
+    s.add_user(USER, PASSWORD)
+    s.start()
+    ctx = tls13_client_ctx(s)
+    sess, reused = tls13_poll(s, ctx)
+    assert sess.has_ticket and not reused
+    sess2, reused = tls13_poll(s, ctx, session=sess)
+    assert reused, "the ticket was not accepted for resumption"

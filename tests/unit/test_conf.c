@@ -43,6 +43,7 @@ static const char good_conf[] = "# popsd test configuration\n"
                                 "\n"
                                 "[tls]\n"
                                 "tls12 = no\n"
+                                "session_tickets = yes\n"
                                 "\n"
                                 "[certificate main]\n"
                                 "cert = /etc/popsd/cert.pem\n"
@@ -103,6 +104,7 @@ static void test_good(void **state)
     assert_int_equal(c->login_delay_s, 60);
     assert_int_equal(c->drain_timeout_ms, 7200000);
     assert_false(c->tls12);
+    assert_true(c->session_tickets);
     assert_int_equal(c->n_certs, 2);
     assert_string_equal(c->certs[0].name, "main");
     assert_string_equal(c->certs[0].cert, "/etc/popsd/cert.pem");
@@ -144,6 +146,7 @@ static void test_minimal_defaults(void **state)
     assert_int_equal(c->max_bad_commands, 10);
     assert_int_equal(c->max_auth_attempts, 3);
     assert_true(c->tls12);
+    assert_false(c->session_tickets);
     assert_false(c->mail_create);
     assert_int_equal(c->userdb_driver, CONF_USERDB_SQLITE);
     assert_string_equal(c->implementation, "");
