@@ -371,6 +371,33 @@ static void test_secret_mac(void **state)
     assert_memory_not_equal(out, other, sizeof(out)); /* the separator keeps parts apart */
 }
 
+/* secret_mac keeps a keyed template per key and thread (4 slots): more keys
+ * than slots, a key longer than a slot holds, and keys that differ only in
+ * their last byte must all give the same answers as the first time. */
+static void test_secret_mac_key_templates(void **state)
+{
+    static const unsigned char want[] = {0x6d, 0x8d, 0x83, 0xc2, 0x10, 0xcf, 0xa2, 0x7d};
+    const void *parts[] = {"ab", "c"};
+    const size_t lens[] = {2, 1};
+    unsigned char keys[7][80], first[7][32], again[32];
+    for (int k = 0; k < 7; k++) {
+        memset(keys[k], 'K', sizeof(keys[k]));
+        keys[k][k == 6 ? 79 : 15] = (unsigned char)('a' + k); /* key 6: 80 bytes, beyond a slot */
+    }
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 7; k++) {
+            size_t kl = k == 6 ? 80 : 16;
+            assert_int_equal(secret_mac(keys[k], kl, parts, lens, 2, round == 0 ? first[k] : again, 32), 0);
+            if (round > 0)
+                assert_memory_equal(again, first[k], 32);
+        }
+    for (int k = 1; k < 7; k++)
+        assert_memory_not_equal(first[0], first[k], 32);
+    unsigned char out[8];
+    assert_int_equal(secret_mac("k3y", 3, parts, lens, 2, out, sizeof(out)), 0);
+    assert_memory_equal(out, want, sizeof(want));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_error),
         cmocka_unit_test(test_secret_mac),
+        cmocka_unit_test(test_secret_mac_key_templates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
