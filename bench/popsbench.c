@@ -5,9 +5,11 @@
  *
  *   popsbench session   -p PORT [-c CLIENTS] [-d SECONDS | -n SESSIONS] [-w WARMUP]
  *                       [-u FMT] [-U NUSERS] [-B FIRST] -P PASSWORD [-e MSGS] [-E OCTETS]
+ *                       [--distinct-users]
  *       Full sessions, again and again on each of CLIENTS slots: connect, TLS 1.3
  *       handshake, greeting, CAPA, USER, PASS, STAT, UIDL, LIST 1, RETR 1, QUIT.
- *       Slot i always logs in as user FIRST + i % NUSERS (FMT with "%u" replaced).
+ *       Slot i always logs in as user FIRST + i % NUSERS (FMT with "%u" replaced);
+ *       with --distinct-users every session takes the next user instead (cold logins).
  *   popsbench bulk      -p PORT -u USER -P PASSWORD [-m MSGS]
  *       One session: STAT, LIST, then RETR 1..MSGS; reports MB/s of message data.
  *   popsbench idle      -p PORT -n SESSIONS [-c INFLIGHT] [--ready-file F] [-d MAXHOLD] ...
@@ -230,7 +232,7 @@ static struct {
     uint64_t count, nusers, first_user, bulk_msgs, max_errors, gen_size, gen_index;
     double duration, warmup, timeout;
     long long expect_msgs, expect_octets;
-    bool require_check, duration_set, count_set, resume, slow_cert_decode;
+    bool require_check, duration_set, count_set, resume, slow_cert_decode, distinct_users;
     long tickets;
 } O = {
     .host = "127.0.0.1",
@@ -256,6 +258,7 @@ static void usage(void)
           "  -u USERFMT (%u = number)  -U NUSERS  -B FIRST  -P PASSWORD  -e STAT_MSGS  -E STAT_OCTETS\n"
           "  -m BULK_MSGS  -l LABEL  --sni NAME  --ca FILE  --ready-file FILE  --max-errors N  --no-check\n"
           "  --provider-cert-decode (clients: OpenSSL 3.0's slow decoder path, as before)\n"
+          "  session: --distinct-users (every session the next user, FIRST .. FIRST+NUSERS-1: cold logins)\n"
           "  handshake: --resume   serve: --cert FILE --key FILE [--tickets N]   genmsg: -s BYTES -i INDEX -o FILE   passwd: -B FIRST -N COUNT\n",
           stderr);
     exit(2);
@@ -278,13 +281,14 @@ static void parse_args(int argc, char **argv)
         }
     if (!found)
         usage();
-    enum { OPT_SNI = 256, OPT_CA, OPT_READY, OPT_MAXERR, OPT_NOCHECK, OPT_CERT, OPT_KEY, OPT_RESUME, OPT_TICKETS, OPT_SLOWDEC };
+    enum { OPT_SNI = 256, OPT_CA, OPT_READY, OPT_MAXERR, OPT_NOCHECK, OPT_CERT, OPT_KEY, OPT_RESUME, OPT_TICKETS, OPT_SLOWDEC, OPT_DISTINCT };
     static const struct option lo[] = {
         {"sni", required_argument, NULL, OPT_SNI},         {"ca", required_argument, NULL, OPT_CA},
         {"ready-file", required_argument, NULL, OPT_READY}, {"max-errors", required_argument, NULL, OPT_MAXERR},
         {"no-check", no_argument, NULL, OPT_NOCHECK},      {"cert", required_argument, NULL, OPT_CERT},
         {"key", required_argument, NULL, OPT_KEY},         {"resume", no_argument, NULL, OPT_RESUME},
         {"tickets", required_argument, NULL, OPT_TICKETS}, {"provider-cert-decode", no_argument, NULL, OPT_SLOWDEC},
+        {"distinct-users", no_argument, NULL, OPT_DISTINCT},
         {NULL, 0, NULL, 0}};
     optind = 2;
     int ch;
@@ -317,6 +321,7 @@ static void parse_args(int argc, char **argv)
         case OPT_KEY: O.key = optarg; break;
         case OPT_RESUME: O.resume = true; break;
         case OPT_SLOWDEC: O.slow_cert_decode = true; break;
+        case OPT_DISTINCT: O.distinct_users = true; break;
         case OPT_TICKETS: O.tickets = (long)opt_u64(optarg, "tickets"); break;
         default: usage();
         }
@@ -1066,6 +1071,8 @@ static void start_conn(uint32_t slot)
         c->user = O.first_user + G.idle_next++;
     else if (O.mode == M_BULK)
         c->user = O.first_user;
+    else if (O.distinct_users)
+        c->user = O.first_user + G.idle_next++ % O.nusers; /* a user not seen before, until NUSERS */
     else
         c->user = O.first_user + slot % O.nusers;
     c->t_start = c->t_last = now_ns();

@@ -18,6 +18,8 @@
 #   BENCH_NICE=-10        priority of both servers and the client (the same for all), so
 #                         other work on a shared machine disturbs the runs less
 #   BENCH_SCALING=1       popsd with 1 front on the server core vs 2 fronts on both cores (0 = skip)
+#   BENCH_COLD=1          the 32-client session load again while one more client logs in cold,
+#                         again and again, as users with Argon2id hashes (m=64 MiB, t=3) (0 = skip)
 #   BENCH_OUT=DIR         where configs, logs, raw results and profiles go
 #   BENCH_KEEP_MAIL=1     keep the Maildir copies afterwards (removed by default)
 #   BENCH_QUICK=1         a short smoke run (1 rep, 3 s, 100 idle, 20 MiB bulk)
@@ -46,16 +48,24 @@ DOMAIN=bench.example
 NUSERS=$SESSION_CLIENTS_MAX
 [ "$IDLE_N" -gt "$NUSERS" ] && NUSERS=$IDLE_N
 [ "$IDLE_BIG" -gt "$NUSERS" ] && NUSERS=$IDLE_BIG
+# Cold-login users: numbered after the others, a fresh range per repetition so that every
+# login is the user's first on that server (one takes >= 0.5 s of Argon2id: DUR*3+10 is plenty).
+COLD=${BENCH_COLD:-1}
+command -v argon2 >/dev/null || COLD=0
+COLD_PER_REP=$((DUR * 3 + 10))
+COLD_N=0
+[ "$COLD" = 1 ] && COLD_N=$((REPS * COLD_PER_REP))
 
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
 log() { printf '== %s\n' "$*" >&2; }
 
 # ------------------------------------------------------------------ set-up
-if ! dpkg -s dovecot-core dovecot-pop3d >/dev/null 2>&1 || ! command -v jq >/dev/null || ! command -v perf >/dev/null; then
-    log "installing dovecot-core dovecot-pop3d jq linux-perf from Debian"
+if ! dpkg -s dovecot-core dovecot-pop3d >/dev/null 2>&1 || ! command -v jq >/dev/null || ! command -v perf >/dev/null ||
+    ! command -v argon2 >/dev/null; then
+    log "installing dovecot-core dovecot-pop3d jq argon2 linux-perf from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq dovecot-core dovecot-pop3d jq >/dev/null
+    apt-get install -y -qq dovecot-core dovecot-pop3d jq argon2 >/dev/null
     apt-get install -y -qq linux-perf >/dev/null 2>&1 || PROFILE=0
 fi
 make -s -C "$REPO" all build/popsbench
@@ -110,6 +120,22 @@ wait
 cat "$OUT/data/p1" "$OUT/data/p2" >"$OUT/data/passwd"
 "$PB" passwd -u "bulk@$DOMAIN" -N 1 -P "$PW" >>"$OUT/data/passwd"
 rm -f "$OUT/data/p1" "$OUT/data/p2"
+if [ "$COLD_N" -gt 0 ]; then
+    log "hashing $COLD_N Argon2id passwords (m=64 MiB, t=3, p=1: popsd's default cost) for the cold logins"
+    cold_hash() { # FIRST LAST
+        local k
+        for k in $(seq "$1" "$2"); do
+            printf 'u%d@%s:{ARGON2ID}%s\n' "$k" "$DOMAIN" \
+                "$(printf %s "$PW" | argon2 "$(openssl rand -hex 8)" -id -t 3 -m 16 -p 1 -e)"
+        done
+    }
+    half=$((NUSERS + COLD_N / 2))
+    cold_hash $((NUSERS + 1)) "$half" >"$OUT/data/c1" &
+    cold_hash $((half + 1)) $((NUSERS + COLD_N)) >"$OUT/data/c2" &
+    wait
+    cat "$OUT/data/c1" "$OUT/data/c2" >>"$OUT/data/passwd"
+    rm -f "$OUT/data/c1" "$OUT/data/c2"
+fi
 
 # Messages: every user has the same 5 messages (hard links inside one tree),
 # bulk@ has BULK_N distinct 1 MiB messages. Names carry ,S= and ,W= as
@@ -133,7 +159,7 @@ for i in $(seq 1 "$BULK_N"); do
     mv "$MSGS/bulk/b" "$MSGS/bulk/$((1710000000 + i)).M${i}P4243.popsbench,S=$fb,W=$wb:2,"
     BULK_OCTETS=$((BULK_OCTETS + wb))
 done
-python3 - "$OUT/data/tmpl" "$MSGS" "$NUSERS" "$DOMAIN" <<'EOF'
+python3 - "$OUT/data/tmpl" "$MSGS" $((NUSERS + COLD_N)) "$DOMAIN" <<'EOF'
 import os, sys
 root, msgs, n, dom = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 sess = sorted(f for f in os.listdir(msgs) if f != "bulk")
@@ -381,6 +407,24 @@ run_session() { # SERVER CLIENTS REP [TEST-NAME]
     t1=$(tree_cpu_ticks "$pid")
     record "$s" "$test" "$raw" $((t1 - t0))
 }
+run_cold() { # SERVER REP: the 32-client load, plus one client logging in cold (Argon2id) all along
+    local s=$1 r=$2 pid raw craw t0 t1 cp
+    pid=$(pid_of "$s")
+    raw=$OUT/raw/session_c32_cold-$s-$r.txt
+    craw=$OUT/raw/cold_logins-$s-$r.txt
+    t0=$(tree_cpu_ticks "$pid")
+    timeout $((DUR + WARM + 120)) nice -n "$NICE" taskset -c "$CCPU" "$PB" session -p "$(port_of "$s")" -c 1 \
+        --distinct-users -B $((NUSERS + (r - 1) * COLD_PER_REP + 1)) -U "$COLD_PER_REP" -d "$DUR" -w "$WARM" \
+        -u "u%u@$DOMAIN" -P "$PW" -e 5 -E "$SESS_OCTETS" -t 60 -l "$s-cold-$r" >"$craw" 2>"${craw%.txt}.err" &
+    cp=$!
+    timeout $((DUR + WARM + 120)) nice -n "$NICE" taskset -c "$CCPU" "$PB" session -p "$(port_of "$s")" -c 32 -U 32 \
+        -d "$DUR" -w "$WARM" -u "u%u@$DOMAIN" -P "$PW" -e 5 -E "$SESS_OCTETS" -l "$s-c32-cold-$r" \
+        >"$raw" 2>"${raw%.txt}.err" || true
+    wait "$cp" || true
+    t1=$(tree_cpu_ticks "$pid")
+    record "$s" session_c32_cold "$raw" $((t1 - t0))
+    record "$s" cold_logins "$craw" 0
+}
 run_bulk() { # SERVER REP
     local s=$1 r=$2 pid raw t0 t1
     pid=$(pid_of "$s")
@@ -507,6 +551,12 @@ for r in $(seq 1 "$REPS"); do
         log "rep $r: bulk RETR $BULK_N x 1 MiB, $s"
         run_bulk "$s" "$r"
     done
+    if [ "$COLD" = 1 ]; then
+        for s in $order; do
+            log "rep $r: 32 clients while one more logs in cold (Argon2id) again and again, $s"
+            run_cold "$s" "$r"
+        done
+    fi
 done
 for r in $(seq 1 "$REPS"); do
     order="popsd dovecot"
@@ -655,6 +705,13 @@ row("latency p99 ms, 32 clients", "session_c32", lambda r: r["lat_ms"]["p99"], 2
 row("server CPU ms per session, 1 client", "session_c1", cpu_per, 2)
 row("server CPU ms per session, 32 clients", "session_c32", cpu_per, 2)
 row("sessions/s one core could do (1000 / CPU ms)", "session_c32", lambda r: 1000 / cpu_per(r) if cpu_per(r) else None)
+if pick("popsd", "session_c32_cold"):
+    row("sessions/s, 32 clients + 1 cold Argon2id client", "session_c32_cold", lambda r: r.get("sessions_per_s"))
+    row("latency p50 ms, 32 clients, during cold logins", "session_c32_cold", lambda r: r["lat_ms"]["p50"], 2)
+    row("latency p99 ms, 32 clients, during cold logins", "session_c32_cold", lambda r: r["lat_ms"]["p99"], 2)
+    row("latency max ms, 32 clients, during cold logins", "session_c32_cold", lambda r: r["lat_ms"].get("max"), 2)
+    row("cold Argon2id sessions done (1 client)", "cold_logins", lambda r: r.get("sessions"), 0)
+    row("cold session latency p50 ms", "cold_logins", lambda r: r["lat_ms"]["p50"], 1)
 row("bulk RETR %s x 1 MiB, MB/s" % bulk_n, "bulk", lambda r: r.get("mb_per_s"), target=">= x10")
 row("bulk: server CPU ms per MB", "bulk", lambda r: 1000 * r["server_cpu_s"] / (r["bytes"] / 1e6) if r.get("bytes") else None, 2)
 row("idle %s: KiB PSS per session" % idle_n, "idle" + idle_n, pss_per, 1, target="<= 1/20 (< 30 KiB)")

@@ -34,9 +34,9 @@ int secret_random(void *buf, size_t n)
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
 }
 
-/* A keyed HMAC-SHA256 context per (thread, key), made once and copied per
- * call. The callers MAC with a handful of long-lived keys (the defence
- * engine's, the credential cache's) several times a login; fetching HMAC and
+/* secret_mac: a keyed HMAC-SHA256 context per (thread, key), made once and
+ * copied per call. Its callers MAC with a handful of long-lived keys (the
+ * defence engine's, the credential cache's) several times a login; fetching HMAC and
  * SHA-256 and keying a fresh context each time was a fifth of authd's CPU
  * under polling load (OpenSSL 3.0 fetches are lookups under locks). A key
  * not seen before replaces the oldest slot; the copy held here is wiped when
@@ -108,7 +108,9 @@ static EVP_MAC_CTX *keyed_ctx(const void *key, size_t keylen)
 }
 
 /* HMAC-SHA256 over the parts, streamed (no copy of the message), each
- * followed by a NUL when separate is set. */
+ * followed by a NUL when separate is set. Only secret_mac's long-lived keys go
+ * through the per-thread templates: secret_hmac's keys are per-user protocol
+ * secrets (SCRAM) that must not outlive the call in a cache. */
 static int hmac_parts(const void *key, size_t keylen, const void *const *parts, const size_t *lens, size_t n,
                       bool separate, unsigned char *out, size_t outlen)
 {
@@ -116,7 +118,7 @@ static int hmac_parts(const void *key, size_t keylen, const void *const *parts, 
     unsigned char md[EVP_MAX_MD_SIZE];
     size_t mdlen = 0;
     int rc = -1;
-    EVP_MAC_CTX *ctx = keyed_ctx(key, keylen);
+    EVP_MAC_CTX *ctx = separate ? keyed_ctx(key, keylen) : keyed_ctx_new(key, keylen);
     memset(out, 0, outlen);
     if (ctx != NULL) {
         rc = 0;

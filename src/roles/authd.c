@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,8 +57,8 @@ static struct {
     struct userdb *db[AUTHD_MAX_THREADS];
     struct authd_ctx x;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct jobq todo, done;
+    pthread_cond_t cv, cv_hash;
+    struct jobq todo, todo_hash, done; /* login threads' queue, hashing threads' queue, answers */
     int done_pipe[2];
     uint64_t login_delay_key;
     struct guard *guard;
@@ -65,7 +66,7 @@ static struct {
         uint64_t h;
         time_t at;
     } last_login[LOGIN_DELAY_SLOTS];
-} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .cv_hash = PTHREAD_COND_INITIALIZER};
 
 static void q_push(struct jobq *q, struct job *j)
 {
@@ -90,23 +91,58 @@ static struct job *q_pop(struct jobq *q)
     return j;
 }
 
-static void *worker_main(void *arg)
+static struct job *wait_job(struct jobq *q, pthread_cond_t *cv)
+{
+    pthread_mutex_lock(&A.mu);
+    struct job *j;
+    while ((j = q_pop(q)) == NULL)
+        pthread_cond_wait(cv, &A.mu);
+    pthread_mutex_unlock(&A.mu);
+    return j;
+}
+
+static void job_done(struct job *j)
+{
+    secret_wipe(j->req.secret, sizeof(j->req.secret));
+    pthread_mutex_lock(&A.mu);
+    q_push(&A.done, j);
+    pthread_mutex_unlock(&A.mu);
+    char b = 1;
+    ssize_t w = write(A.done_pipe[1], &b, 1);
+    (void)w; /* a full pipe already means "wake up" */
+}
+
+/* Login threads: every job first (see AUTHD_LOGIN_THREADS). */
+static void *login_thread(void *arg)
 {
     struct userdb *db = arg;
     for (;;) {
-        pthread_mutex_lock(&A.mu);
-        struct job *j;
-        while ((j = q_pop(&A.todo)) == NULL)
-            pthread_cond_wait(&A.cv, &A.mu);
-        pthread_mutex_unlock(&A.mu);
+        struct job *j = wait_job(&A.todo, &A.cv);
         authd_verify(db, &A.x, j);
-        secret_wipe(j->req.secret, sizeof(j->req.secret));
+        if (!j->needs_hash) {
+            job_done(j);
+            continue;
+        }
         pthread_mutex_lock(&A.mu);
-        q_push(&A.done, j);
+        q_push(&A.todo_hash, j);
+        pthread_cond_signal(&A.cv_hash);
         pthread_mutex_unlock(&A.mu);
-        char b = 1;
-        ssize_t w = write(A.done_pipe[1], &b, 1);
-        (void)w; /* a full pipe already means "wake up" */
+    }
+    return NULL;
+}
+
+/* Hashing threads: full password verifications, below the loops' priority. */
+static void *hash_thread(void *arg)
+{
+    struct userdb *db = arg;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), A.x.base_nice + AUTHD_HASH_NICE) < 0)
+        log_event(LOG_LVL_WARN, "hash_priority", "detail=\"cannot lower a hashing thread's priority: %s\"",
+                  strerror(errno));
+    for (;;) {
+        struct job *j = wait_job(&A.todo_hash, &A.cv_hash);
+        j->on_hash_thread = true;
+        authd_verify(db, &A.x, j);
+        job_done(j);
     }
     return NULL;
 }
@@ -278,7 +314,7 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         pthread_mutex_lock(&A.mu);
-        bool full = A.todo.len >= AUTHD_MAX_QUEUE;
+        bool full = A.todo.len + A.todo_hash.len >= AUTHD_MAX_QUEUE;
         if (!full) {
             q_push(&A.todo, j);
             pthread_cond_signal(&A.cv);
@@ -335,7 +371,9 @@ int authd_main(int argc, char **argv)
     log_init("authd", A.conf.log_syslog, A.conf.log_level);
     if (metrics_arg != NULL && metrics_attach(metrics_arg, true, &err) < 0)
         log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
-    unsigned nthreads = A.conf.auth_threads > AUTHD_MAX_THREADS ? AUTHD_MAX_THREADS : A.conf.auth_threads;
+    unsigned nhash = A.conf.auth_threads > AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS ? AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS
+                                                                              : A.conf.auth_threads;
+    unsigned nthreads = AUTHD_LOGIN_THREADS + nhash; /* db[i]: login threads first, then hashing threads */
     enum userdb_driver drv = A.conf.userdb_driver == CONF_USERDB_SQLITE ? USERDB_SQLITE : USERDB_PASSWD_FILE;
     /* Open the database while still privileged, one handle per worker. */
     for (unsigned i = 0; i < nthreads; i++)
@@ -345,6 +383,9 @@ int authd_main(int argc, char **argv)
     /* Token issuers' key sets and client secrets are read while still privileged. */
     if (A.conf.n_oauth > 0 && oauth_new(&A.conf, &A.x.oauth, &err) < 0)
         log_fatal("oauth: %s", err.msg);
+    errno = 0;
+    int base_nice = getpriority(PRIO_PROCESS, 0); /* hashing threads run AUTHD_HASH_NICE below it */
+    A.x.base_nice = errno == 0 ? base_nice : 0;
     struct privdrop_target t;
     if (privdrop_lookup(A.conf.auth_user, &t, &err) < 0)
         log_fatal("%s", err.msg);
@@ -400,7 +441,7 @@ int authd_main(int argc, char **argv)
     }
     for (unsigned i = 0; i < nthreads; i++) {
         pthread_t th;
-        if (pthread_create(&th, NULL, worker_main, A.db[i]) != 0)
+        if (pthread_create(&th, NULL, i < AUTHD_LOGIN_THREADS ? login_thread : hash_thread, A.db[i]) != 0)
             log_fatal("pthread_create failed");
         pthread_detach(th);
     }
@@ -410,8 +451,8 @@ int authd_main(int argc, char **argv)
         log_fatal("signal set-up failed");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* the parent decides when we stop */
-    log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u user=%s dummy_scheme=%s", nfronts, nthreads,
-              A.conf.auth_user, scheme);
+    log_event(LOG_LVL_INFO, "started", "fronts=%u threads=%u hash_threads=%u user=%s dummy_scheme=%s", nfronts,
+              AUTHD_LOGIN_THREADS, nhash, A.conf.auth_user, scheme);
     ipc_report_ready(ready_arg);
     event_base_dispatch(A.base);
     return 0;

@@ -28,6 +28,8 @@ struct job {
     bool have_fp;
     struct scram_conv *conv;  /* SCRAM: the conversation this step belongs to */
     const char *method;       /* which credential opened (or was tried): "password", "app", "oauth", "scram" */
+    bool needs_hash;          /* a login thread found no shortcut: a hashing thread takes the job over */
+    bool on_hash_thread;      /* ... and starts it again from the top, this time hashing */
 };
 
 /* Read-only after start-up, shared by the workers. */
@@ -39,8 +41,18 @@ struct authd_ctx {
     struct oauth *oauth; /* NULL without [oauth] issuers */
     struct guard *guard;
     unsigned char scram_secret[32]; /* salts of unknown users' fake SCRAM keys */
+    int base_nice;                  /* the loop's nice value at start */
 };
 
+/* Two pools of worker threads. Login threads take every job; a password login
+ * that the verified-credential cache cannot answer (and an unknown user, so it
+ * costs the same) is handed to a hashing thread, which runs AUTHD_HASH_NICE
+ * levels below the event loops. So a burst of cold Argon2id logins (hundreds
+ * of ms each) waits only for its own CPU: polling logins answered from the
+ * cache, app passwords, tokens and SCRAM never queue behind it, and on a busy
+ * machine the fronts' loops run first. */
+#define AUTHD_HASH_NICE 10
+#define AUTHD_LOGIN_THREADS 2
 /* Worker thread: decides j (fills j->res) for every mechanism. */
 void authd_verify(struct userdb *db, const struct authd_ctx *x, struct job *j);
 

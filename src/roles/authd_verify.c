@@ -194,6 +194,11 @@ static void verify_password(struct userdb *db, const struct authd_ctx *x, struct
     /* A polling client's right password, verified minutes ago against this very
      * stored hash, skips the hash; a wrong one can never be in the cache. */
     bool cached = found && credcache_hit(x->cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);
+    if (!cached && !j->on_hash_thread) {
+        j->needs_hash = true; /* nothing has been decided or written yet */
+        userdb_entry_wipe(&e);
+        return;
+    }
     int ok = cached ? 1 : pwscheme_verify(hash, q->secret, q->secret_len, x->conf->allow_weak_schemes, &err);
     if (found && ok == 1 && !cached)
         credcache_put(x->cache, authd_now(), e.name, q->secret, q->secret_len, e.pwhash);

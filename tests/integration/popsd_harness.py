@@ -64,7 +64,7 @@ class PKI:
 
 class Server:
     def __init__(self, pki, base, userdb="sqlite", extra_server="", extra_conf="", certs=None, workers=1,
-                 extra_defence=""):
+                 extra_defence="", extra_userdb=""):
         self.pki = pki
         self.base = base
         os.makedirs(base, exist_ok=True)
@@ -88,6 +88,7 @@ class Server:
         self.extra_server = extra_server
         self.extra_conf = extra_conf
         self.extra_defence = extra_defence
+        self.extra_userdb = extra_userdb
         self.control = os.path.join(base, "control.sock")
         self.workers = workers
         self.write_conf()
@@ -106,6 +107,7 @@ timeout_login = 30s
 driver = {"sqlite" if self.userdb == "sqlite" else "passwd-file"}
 path = {self.db if self.userdb == "sqlite" else self.passwd}
 argon2_memory_kib = {TEST_ARGON2_KIB}
+{self.extra_userdb}
 
 [defence]
 control_socket = {self.control}

@@ -2,9 +2,11 @@
 import os
 import pwd
 import signal
+import subprocess
 import time
 
 from conftest import PASSWORD
+from popsd_harness import POPSCTL
 
 USER = "alice@example.com"
 
@@ -127,3 +129,64 @@ def test_systemd_notify_ready_reload_stop(make_server, tmp_path, monkeypatch):
     assert next_msg() == "STOPPING=1"
     s.proc.wait(timeout=15)
     sk.close()
+
+
+def thread_nices(pid):
+    """{tid: nice} of a process's threads (field 19 of /proc/PID/task/TID/stat)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                out[int(tid)] = int(f.read().rsplit(")", 1)[1].split()[16])
+        except OSError:
+            continue
+    return out
+
+
+def thread_cpu_s(pid, tid):
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+        f_ = f.read().rsplit(")", 1)[1].split()
+    return (int(f_[11]) + int(f_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_hashing_threads_run_below_the_loop_and_never_hold_up_cached_logins(make_server):
+    """Full password hashes run on their own threads, 10 nice levels below authd's loop and login
+    threads. With one hashing thread busy on a slow Argon2id verification, a polling login that the
+    verified-credential cache answers still goes through at once (it used to wait for the hash)."""
+    import threading
+    s = make_server(extra_userdb="threads = 1")
+    s.add_user(USER, PASSWORD)
+    s.add_user("slow@example.com", PASSWORD)
+    # slow@ gets a hash that takes a noticeable time to verify (64 MiB, 8 passes: about a second).
+    env = dict(os.environ, POPSD_ARGON2_M_KIB="65536", POPSD_ARGON2_T="8")
+    subprocess.run([POPSCTL, "--db", s.db, "user", "passwd", "slow@example.com"], input=(PASSWORD + "\n").encode(),
+                   env=env, check=True, capture_output=True, timeout=120)
+    s.start()
+    authd = [p for p, r in s.children().items() if r == "authd"][0]
+    nices = thread_nices(authd)
+    base = nices[authd]
+    assert sorted(nices.values()) == [base, base, base, base + 10], nices  # loop, 2 login threads, 1 hashing
+
+    def login(user):
+        t0 = time.monotonic()
+        c = s.pop3s(timeout=60)
+        c.user(user)
+        c.pass_(PASSWORD)
+        c.quit()
+        return time.monotonic() - t0
+
+    login(USER)  # now in the verified-credential cache
+    slow = {}
+    t = threading.Thread(target=lambda: slow.setdefault("s", login("slow@example.com")))
+    t.start()
+    hasher = [tid for tid, n in nices.items() if n == base + 10][0]
+    cpu0 = thread_cpu_s(authd, hasher)
+    deadline = time.monotonic() + 10
+    while thread_cpu_s(authd, hasher) - cpu0 < 0.1:  # the slow hash is under way
+        assert time.monotonic() < deadline, "the hashing thread never started on the slow login"
+        time.sleep(0.01)
+    cached = login(USER)
+    t.join()
+    assert slow["s"] > 0.4, "the slow hash was too fast to show anything (%.3f s)" % slow["s"]
+    assert cached < slow["s"] / 2, "a cached login (%.3f s) waited for the hash (%.3f s)" % (cached, slow["s"])
+    assert "hash_priority" not in s.log()
