@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/strnum.h"
 
@@ -229,7 +230,7 @@ static int server_key(struct parse_ctx *p, const char *k, const char *v)
             return 1;
         }
         uint32_t w;
-        if (!set_u32(p, &w, v, 1, 256))
+        if (!set_u32(p, &w, v, 1, CONF_MAX_FRONTS))
             return 0;
         c->workers = w;
         return 1;
@@ -942,6 +943,14 @@ static const char *ms_str(uint64_t ms, char *buf, size_t n)
     else
         snprintf(buf, n, "%llums", (unsigned long long)ms);
     return buf;
+}
+
+unsigned conf_fronts(const struct conf *c)
+{
+    if (c->workers != 0)
+        return c->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > CONF_MAX_FRONTS ? CONF_MAX_FRONTS : (unsigned)n);
 }
 
 void conf_print(const struct conf *c, FILE *out)

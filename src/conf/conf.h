@@ -194,6 +194,10 @@ int conf_load(const char *path, struct conf *c, struct error *err);
 int conf_parse_string(const char *text, const char *name, struct conf *c, struct error *err);
 
 /* Writes the effective configuration in the file's own syntax (popsd -n). */
+/* How many fronts run: [server] workers, or one per online CPU for "auto". */
+#define CONF_MAX_FRONTS 256
+unsigned conf_fronts(const struct conf *c);
+
 void conf_print(const struct conf *c, FILE *out);
 
 /* Expands the mail location for user ("%u" full name, "%n" local part, "%d" domain,

@@ -34,6 +34,8 @@ struct front {
     uint32_t listener_mechs[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* enum conf_mech */
     unsigned n_listeners;
     uint32_t n_conns;
+    uint32_t fd_sessions; /* sessions its descriptors allow (front.c, fd_budget) */
+    bool full;            /* at fd_sessions: not accepting, so sibling fronts take the connections */
     uint64_t next_sid;
     unsigned worker;
     bool draining;

@@ -31,7 +31,7 @@
 #include "roles/roles.h"
 
 #define MAX_FDS (CONF_MAX_LISTENERS * CONF_MAX_ADDRS)
-#define MAX_WORKERS 256
+#define MAX_WORKERS CONF_MAX_FRONTS
 
 struct generation {
     unsigned id;
@@ -160,10 +160,7 @@ static int bind_control(const char *path, struct error *err)
 
 static unsigned worker_count(void)
 {
-    if (P.conf.workers != 0)
-        return P.conf.workers;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n);
+    return conf_fronts(&P.conf);
 }
 
 /* The metrics process: fd 3 = the endpoint's listening socket, fd 4 = the region. */

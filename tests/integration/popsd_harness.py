@@ -5,6 +5,7 @@ Every server a test starts is stopped by its PID; ports are free loopback ports.
 import grp
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -21,10 +22,31 @@ POPSCTL = os.path.join(BUILD, "popsctl")
 TEST_ARGON2_KIB = 1024
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range, never the same twice in a run. A
+    port the kernel picked (bind to 0) could be taken by some outgoing connection's ephemeral port
+    before the daemon binds it ("Address already in use", seen once in the suite)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            top = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        top = 32768
+    for _ in range(1000):
+        port = random.randrange(10000, max(top, 10001))
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port below %d" % top)
 
 
 def run(cmd, **kw):

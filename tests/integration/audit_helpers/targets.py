@@ -13,11 +13,9 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 
+from popsd_harness import free_port  # noqa: F401 (one port picker for the whole suite)
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 def wait_port(port, proc=None, timeout=10.0):
