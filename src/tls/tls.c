@@ -103,9 +103,10 @@ static SSL_CTX *ctx_new(struct tls_server *ts, const struct conf *c, struct erro
      * front's memory for the generation's lifetime: whoever reads it can resume
      * as the server until it changes. Each front has its own key, so with N
      * fronts a ticket works on 1 in N connections. And with OpenSSL 3.0 a
-     * resumed handshake saves only ~15% of the server's CPU while every full
-     * one pays ~60 us to issue a ticket (bench/RESULTS.md). When enabled: one
-     * ticket, not OpenSSL's two; POP3 clients rarely hold more than one. */
+     * resumed handshake (it issues a new ticket) costs the server about what a
+     * full one without tickets does, while each ticket costs ~70 us
+     * (bench/RESULTS.md, runs 7-9). When enabled: one ticket, not OpenSSL's
+     * two; POP3 clients rarely hold more than one. */
     if (c->session_tickets) {
         SSL_CTX_set_num_tickets(ctx, 1);
     } else {
