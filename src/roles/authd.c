@@ -371,9 +371,11 @@ int authd_main(int argc, char **argv)
     log_init("authd", A.conf.log_syslog, A.conf.log_level);
     if (metrics_arg != NULL && metrics_attach(metrics_arg, true, &err) < 0)
         log_event(LOG_LVL_WARN, "metrics_unavailable", "detail=\"%s\"", err.msg);
-    unsigned nhash = A.conf.auth_threads > AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS ? AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS
-                                                                              : A.conf.auth_threads;
-    unsigned nthreads = AUTHD_LOGIN_THREADS + nhash; /* db[i]: login threads first, then hashing threads */
+    /* db[i]: the login threads' handles first, then the hashing threads' ([userdb] threads, >= 1). */
+    unsigned nhash = A.conf.auth_threads;
+    if (nhash > AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS)
+        nhash = AUTHD_MAX_THREADS - AUTHD_LOGIN_THREADS;
+    unsigned nthreads = AUTHD_LOGIN_THREADS + nhash;
     enum userdb_driver drv = A.conf.userdb_driver == CONF_USERDB_SQLITE ? USERDB_SQLITE : USERDB_PASSWD_FILE;
     /* Open the database while still privileged, one handle per worker. */
     for (unsigned i = 0; i < nthreads; i++)
