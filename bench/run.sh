@@ -705,6 +705,10 @@ row("latency p99 ms, 32 clients", "session_c32", lambda r: r["lat_ms"]["p99"], 2
 row("server CPU ms per session, 1 client", "session_c1", cpu_per, 2)
 row("server CPU ms per session, 32 clients", "session_c32", cpu_per, 2)
 row("sessions/s one core could do (1000 / CPU ms)", "session_c32", lambda r: 1000 / cpu_per(r) if cpu_per(r) else None)
+def client_per(r): # the load generator's own CPU per session: it must stay below its core
+    n = r.get("sessions", 0) + r.get("warmup_sessions", 0)
+    return 1000 * r["client_cpu_s"] / n if n and "client_cpu_s" in r else None
+row("client CPU ms per session, 32 clients", "session_c32", client_per, 2)
 if pick("popsd", "session_c32_cold"):
     row("sessions/s, 32 clients + 1 cold Argon2id client", "session_c32_cold", lambda r: r.get("sessions_per_s"))
     row("latency p50 ms, 32 clients, during cold logins", "session_c32_cold", lambda r: r["lat_ms"]["p50"], 2)
@@ -714,6 +718,8 @@ if pick("popsd", "session_c32_cold"):
     row("cold session latency p50 ms", "cold_logins", lambda r: r["lat_ms"]["p50"], 1)
 row("bulk RETR %s x 1 MiB, MB/s" % bulk_n, "bulk", lambda r: r.get("mb_per_s"), target=">= x10")
 row("bulk: server CPU ms per MB", "bulk", lambda r: 1000 * r["server_cpu_s"] / (r["bytes"] / 1e6) if r.get("bytes") else None, 2)
+row("bulk: client CPU ms per MB", "bulk",
+    lambda r: 1000 * r["client_cpu_s"] / (r["bytes"] / 1e6) if r.get("bytes") and "client_cpu_s" in r else None, 2)
 row("idle %s: KiB PSS per session" % idle_n, "idle" + idle_n, pss_per, 1, target="<= 1/20 (< 30 KiB)")
 row("idle %s: sessions established" % idle_n, "idle" + idle_n, lambda r: r.get("established"), 0)
 row("idle %s: server processes" % idle_n, "idle" + idle_n, lambda r: r.get("processes"), 0)
