@@ -75,13 +75,15 @@ void metrics_gauge_add(enum metrics_gauge g, int64_t delta)
     atomic_fetch_add_explicit(&mine->gauge[g], delta, memory_order_relaxed);
 }
 
+/* The mechanism label of popsd_logins_total, in enum metrics_mech order. */
+static const char *const mech_names[METRIC_MECHS] = {"USER",        "PLAIN",   "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
+                                                     "OAUTHBEARER", "XOAUTH2", "other"};
+
 void metrics_login(enum metrics_login_result result, const char *mech)
 {
-    static const char *const names[METRIC_MECHS - 1] = {"USER", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
-                                                        "OAUTHBEARER", "XOAUTH2"};
     enum metrics_mech m = METRIC_MECH_OTHER;
-    for (int i = 0; mech != NULL && i < METRIC_MECHS - 1; i++)
-        if (strcmp(mech, names[i]) == 0)
+    for (int i = 0; mech != NULL && i < METRIC_MECH_OTHER; i++)
+        if (strcmp(mech, mech_names[i]) == 0)
             m = (enum metrics_mech)i;
     if ((unsigned)result < METRIC_LOGIN_RESULTS)
         atomic_fetch_add_explicit(&mine->login[result][m], 1, memory_order_relaxed);
@@ -271,8 +273,6 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
 {
     static const char *const results[METRIC_LOGIN_RESULTS] = {"success", "failure", "refused", "tempfail",
                                                               "login_delay"};
-    static const char *const mechs[METRIC_MECHS] = {"USER",        "PLAIN",   "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS",
-                                                    "OAUTHBEARER", "XOAUTH2", "other"};
     struct out o = {.buf = buf, .cap = cap};
     if (cap == 0)
         return 0;
@@ -299,7 +299,7 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
             uint64_t v = 0;
             for (unsigned i = 0; i < METRICS_SLOTS; i++)
                 v += atomic_load_explicit(&m->slot[i].login[r][k], memory_order_relaxed);
-            put(&o, "popsd_logins_total{result=\"%s\",mechanism=\"%s\"} %llu\n", results[r], mechs[k],
+            put(&o, "popsd_logins_total{result=\"%s\",mechanism=\"%s\"} %llu\n", results[r], mech_names[k],
                 (unsigned long long)v);
         }
     counter(&o, "popsd_auth_delays_total", "Failed logins answered after a delay.", sum(m, METRIC_DELAYS));

@@ -43,6 +43,27 @@ static const int front_fatal[] = {
     SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(chroot), SCMP_SYS(mount), SCMP_SYS(bpf),
 };
 
+#ifndef POPSD_SANITIZED
+/* Adds one rule per listed call, all with the same action (rc: the first error stops it). */
+static int add_rules(scmp_filter_ctx ctx, uint32_t action, const int *calls, size_t n, int rc)
+{
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, action, calls[i], 0);
+    return rc;
+}
+
+/* Loads the filter unless building it failed, and releases it either way. */
+static int load_filter(scmp_filter_ctx ctx, int rc, struct error *err)
+{
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc != 0)
+        return error_set(err, "seccomp: %s", strerror(-rc));
+    return 0;
+}
+#endif
+
 int sandbox_seccomp_front(struct error *err)
 {
 #ifdef POPSD_SANITIZED
@@ -54,11 +75,8 @@ int sandbox_seccomp_front(struct error *err)
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (ctx == NULL)
         return error_set(err, "seccomp_init failed");
-    int rc = 0;
-    for (size_t i = 0; i < sizeof(front_allowed) / sizeof(front_allowed[0]) && rc == 0; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, front_allowed[i], 0);
-    for (size_t i = 0; i < sizeof(front_fatal) / sizeof(front_fatal[0]) && rc == 0; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, front_fatal[i], 0);
+    int rc = add_rules(ctx, SCMP_ACT_ALLOW, front_allowed, sizeof(front_allowed) / sizeof(front_allowed[0]), 0);
+    rc = add_rules(ctx, SCMP_ACT_KILL_PROCESS, front_fatal, sizeof(front_fatal) / sizeof(front_fatal[0]), rc);
     /* ioctl only to ask how many bytes are waiting (libevent) or to set non-blocking. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONREAD));
@@ -69,12 +87,7 @@ int sandbox_seccomp_front(struct error *err)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0);
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (rc != 0)
-        return error_set(err, "seccomp: %s", strerror(-rc));
-    return 0;
+    return load_filter(ctx, rc, err);
 #endif
 }
 
@@ -107,18 +120,11 @@ int sandbox_seccomp_authd(bool allow_exec, struct error *err)
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (ctx == NULL)
         return error_set(err, "seccomp_init failed");
-    int rc = 0;
-    for (size_t i = 0; i < sizeof(authd_fatal) / sizeof(authd_fatal[0]) && rc == 0; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, authd_fatal[i], 0);
+    int rc = add_rules(ctx, SCMP_ACT_KILL_PROCESS, authd_fatal, sizeof(authd_fatal) / sizeof(authd_fatal[0]), 0);
     if (!allow_exec && rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 0);
     if (!allow_exec && rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0);
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (rc != 0)
-        return error_set(err, "seccomp: %s", strerror(-rc));
-    return 0;
+    return load_filter(ctx, rc, err);
 #endif
 }
