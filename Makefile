@@ -2,7 +2,7 @@
 # an AddressSanitizer+UBSan variant into build-san/; `make check` runs every test tier.
 CC      ?= cc
 SAN     ?= 0
-PKGS    := openssl libevent libevent_openssl libevent_pthreads sqlite3 libargon2 libcrypt inih libseccomp jansson libcurl libmicrohttpd liboath libqrencode pwquality libidn libsystemd
+PKGS    := openssl libevent libevent_pthreads sqlite3 libargon2 libcrypt inih libseccomp jansson libcurl libmicrohttpd liboath libqrencode pwquality libidn libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 

@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,24 @@
 static const char *log_role = "popsd";
 static bool log_syslog;
 static enum log_level log_min = LOG_LVL_INFO;
+/* getpid() is a system call on every log line otherwise (glibc stopped caching
+ * it); a child forked after log_init gets its own through the atfork hook. */
+static pid_t log_pid;
+
+static void log_forget_pid(void)
+{
+    log_pid = 0;
+}
 
 void log_init(const char *role, bool use_syslog, enum log_level min_level)
 {
     log_role = role;
     log_syslog = use_syslog;
     log_min = min_level;
+    static bool hooked;
+    if (!hooked && pthread_atfork(NULL, NULL, log_forget_pid) == 0)
+        hooked = true;
+    log_pid = 0;
     if (use_syslog)
         openlog("popsd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -53,8 +66,10 @@ static void log_vwrite(enum log_level lvl, const char *event, const char *fmt, v
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     /* One write() per line so lines from several processes never interleave. */
     char line[1200];
+    if (log_pid == 0)
+        log_pid = getpid();
     int n = snprintf(line, sizeof(line), "%s.%03ldZ popsd[%ld]: role=%s event=%s %s\n", when,
-                     ts.tv_nsec / 1000000, (long)getpid(), log_role, event, body);
+                     ts.tv_nsec / 1000000, (long)log_pid, log_role, event, body);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof(line)) {

@@ -42,6 +42,9 @@ struct front {
     bool chrooted; /* at conf.mail_root */
     struct event *drain_timer;
     struct event *accept_pause; /* accepting paused after EMFILE */
+    /* Login and idle timeouts as libevent common timeouts: thousands of
+     * sessions share two queues instead of a heap (front_conn.c). */
+    const struct timeval *tv_login, *tv_idle;
     struct front_source *sources[FRONT_SOURCE_BUCKETS];
 
     /* authd client */

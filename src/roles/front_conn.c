@@ -1,10 +1,16 @@
 /* One client connection in the front: bytes in and out (plain or TLS, with the
  * STLS upgrade), line framing, idle timeouts, message streaming with
- * backpressure, and the pop3_ops the session state machine talks through. */
+ * backpressure, and the pop3_ops the session state machine talks through.
+ *
+ * The socket is driven directly (no bufferevent): a persistent read event that
+ * carries the login or idle timeout, and a write event only while the socket
+ * has not taken everything. Every entry point (readable, writable, authd's
+ * answer, the session timer) ends in conn_after(), which encrypts what the
+ * session wrote, sends it with one writev, refills a message being streamed,
+ * and frees the connection once it is closing and its output has left. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -25,12 +31,19 @@
 #define STREAM_HIGH (512 * 1024) /* stop reading the file above this much queued output */
 #define STREAM_LOW (128 * 1024)  /* refill when the client has taken the output down to this */
 #define INPUT_HIGH (16 * 1024)   /* stop reading the socket while this much input waits */
+#define RECORD_MAX 16384         /* plaintext per TLS record */
 
 struct front_conn {
     struct front *f;
     int fd;
-    struct bufferevent *bev;
-    bool bev_owns_fd;
+    struct event *ev_read;  /* persistent; its timeout is the login or idle timeout */
+    struct event *ev_write; /* added only while wire holds bytes the socket did not take */
+    bool reading, writing;  /* whether ev_read / ev_write are added */
+    const struct timeval *tv;
+    struct evbuffer *in;   /* plaintext from the client */
+    struct evbuffer *out;  /* plaintext to the client, not yet encrypted */
+    struct evbuffer *wire; /* bytes for the socket (TLS records, or plain text before STLS) */
+    struct tls_conn *tls;  /* NULL before STLS on a plain listener */
     enum conf_tls_mode mode;
     uint32_t mechs;
     struct sockaddr_storage sa;
@@ -41,7 +54,8 @@ struct front_conn {
     struct event *timer;
     bool handshaking;
     bool stls_pending;
-    bool closing;
+    bool closing; /* close once the output has left */
+    bool dead;    /* the socket is unusable: close now, send nothing more */
     const char *close_reason;
     bool logged_in;
     int msg_fd;
@@ -53,9 +67,7 @@ struct front_conn {
     uint32_t auth_conv; /* authd's conversation for a multi-step exchange */
 };
 
-static void conn_readcb(struct bufferevent *bev, void *arg);
-static void conn_writecb(struct bufferevent *bev, void *arg);
-static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
+static void conn_after(struct front_conn *c);
 
 static uint64_t elapsed_ms(const struct timespec *t0)
 {
@@ -78,13 +90,24 @@ static void conn_free(struct front_conn *c)
         close(c->msg_fd);
     if (c->timer != NULL)
         event_free(c->timer);
-    if (c->bev != NULL) {
-        if (c->bev_owns_fd && !c->handshaking)
-            tls_bev_shutdown(c->bev);
-        bufferevent_free(c->bev);
+    if (c->tls != NULL && !c->dead && !c->handshaking) {
+        /* close_notify, best effort and never waiting: after the client's EOF too. */
+        tls_conn_shutdown(c->tls);
+        if (c->wire != NULL && evbuffer_get_length(c->wire) > 0)
+            (void)evbuffer_write(c->wire, c->fd);
     }
-    if (!c->bev_owns_fd)
-        close(c->fd);
+    tls_conn_free(&c->tls);
+    if (c->ev_read != NULL)
+        event_free(c->ev_read);
+    if (c->ev_write != NULL)
+        event_free(c->ev_write);
+    if (c->in != NULL)
+        evbuffer_free(c->in);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
+    if (c->wire != NULL)
+        evbuffer_free(c->wire);
+    close(c->fd);
     front_source_release(c->f, (const struct sockaddr *)&c->sa);
     metrics_gauge_add(METRIC_SESSIONS, -1);
     front_conn_gone(c->f);
@@ -98,38 +121,34 @@ static void set_close(struct front_conn *c, const char *reason)
     c->closing = true;
     c->close_reason = reason;
     c->streaming = false;
-    if (c->bev != NULL) {
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-        bufferevent_enable(c->bev, EV_WRITE);
-    }
 }
 
-/* Frees the connection once it is closing and its output has drained. Must be
- * the last thing a callback does with c. */
-static void check_done(struct front_conn *c)
+/* The socket failed or the peer went away: nothing more can be sent. */
+static void set_dead(struct front_conn *c, const char *reason)
 {
-    if (c->closing && (c->bev == NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
-        conn_free(c);
+    if (!c->closing || c->close_reason == NULL)
+        c->close_reason = reason;
+    c->closing = true;
+    c->dead = true;
+    c->streaming = false;
 }
 
 static void set_timeouts(struct front_conn *c)
 {
-    uint64_t ms = c->logged_in ? c->f->conf.timeout_idle_ms : c->f->conf.timeout_login_ms;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, &tv, &tv);
+    c->tv = c->logged_in ? c->f->tv_idle : c->f->tv_login;
+    if (c->reading)
+        event_add(c->ev_read, c->tv); /* already polled: only the timeout changes */
 }
 
 static void process_input(struct front_conn *c)
 {
     char line[POP3_FRAME_MAX + 1];
     while (!c->closing && c->s != NULL && pop3_session_wants_input(c->s)) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        size_t avail = evbuffer_get_length(in);
+        size_t avail = evbuffer_get_length(c->in);
         if (avail == 0)
             break;
         size_t look = avail < POP3_FRAME_MAX + 2 ? avail : POP3_FRAME_MAX + 2;
-        char *data = (char *)evbuffer_pullup(in, (ssize_t)look);
+        char *data = (char *)evbuffer_pullup(c->in, (ssize_t)look);
         if (data == NULL) {
             set_close(c, "out_of_memory");
             break;
@@ -139,10 +158,10 @@ static void process_input(struct front_conn *c)
             pop3_frame_next(&c->framer, data, look, pop3_session_line_max(c->s), &linelen, &consumed);
         if (st == POP3_FRAME_LINE)
             memcpy(line, data, linelen);
-        evbuffer_drain(in, consumed);
+        evbuffer_drain(c->in, consumed);
         c->bytes_in += consumed;
         if (st == POP3_FRAME_LINE) {
-            pop3_session_line(c->s, line, linelen, evbuffer_get_length(in) > 0);
+            pop3_session_line(c->s, line, linelen, evbuffer_get_length(c->in) > 0);
             secret_wipe(line, linelen);
         } else if (st == POP3_FRAME_TOO_LONG) {
             pop3_session_line_too_long(c->s);
@@ -159,16 +178,15 @@ static void stream_end(struct front_conn *c)
     close(c->msg_fd);
     c->msg_fd = -1;
     c->streaming = false;
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     pop3_session_resume(c->s);
     process_input(c);
 }
 
+/* Reads the message into out (dot-stuffed) up to STREAM_HIGH. */
 static void stream_fill(struct front_conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     unsigned char in[STREAM_CHUNK];
-    while (c->streaming && evbuffer_get_length(out) < STREAM_HIGH) {
+    while (c->streaming && evbuffer_get_length(c->out) + evbuffer_get_length(c->wire) < STREAM_HIGH) {
         ssize_t n = c->ds.done ? 0 : read(c->msg_fd, in, sizeof(in));
         if (n < 0 && errno == EINTR)
             continue;
@@ -176,26 +194,183 @@ static void stream_fill(struct front_conn *c)
             /* "+OK" is already out: the only honest signal left is to drop the
              * connection, so the client sees a truncated message, never a short one. */
             log_event(LOG_LVL_ERR, "message_read_error", "sid=%s errno=%d", c->sid, errno);
-            set_close(c, "store_read_error");
+            set_dead(c, "store_read_error");
             return;
         }
         if (n == 0) {
             unsigned char tail[8];
             size_t k = dotstuff_finish(&c->ds, tail);
-            bufferevent_write(c->bev, tail, k);
+            evbuffer_add(c->out, tail, k);
             c->bytes_out += k;
             stream_end(c);
             return;
         }
         struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(out, (ssize_t)DOTSTUFF_OUT_MAX((size_t)n), &v, 1) < 1) {
+        if (evbuffer_reserve_space(c->out, (ssize_t)DOTSTUFF_OUT_MAX((size_t)n), &v, 1) < 1) {
             set_close(c, "out_of_memory");
             return;
         }
         v.iov_len = dotstuff_feed(&c->ds, in, (size_t)n, v.iov_base);
-        evbuffer_commit_space(out, &v, 1);
+        evbuffer_commit_space(c->out, &v, 1);
         c->bytes_out += v.iov_len;
     }
+}
+
+/* ---- the socket ---- */
+
+/* Encrypts what the session wrote, queues close_notify when closing, and
+ * sends as much of wire as the socket takes, in one writev. */
+static void flush(struct front_conn *c)
+{
+    if (c->tls != NULL) {
+        size_t left;
+        while ((left = evbuffer_get_length(c->out)) > 0) {
+            size_t n = left < RECORD_MAX ? left : RECORD_MAX;
+            unsigned char *p = evbuffer_pullup(c->out, (ssize_t)n);
+            if (p == NULL || tls_conn_write(c->tls, p, n) < 0) {
+                set_dead(c, p == NULL ? "out_of_memory" : "io_error");
+                return;
+            }
+            evbuffer_drain(c->out, n);
+        }
+        if (c->closing && !c->handshaking)
+            tls_conn_shutdown(c->tls);
+    } else if (evbuffer_add_buffer(c->wire, c->out) < 0) {
+        set_dead(c, "out_of_memory");
+        return;
+    }
+    if (evbuffer_get_length(c->wire) == 0)
+        return;
+    int n = evbuffer_write(c->wire, c->fd);
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        set_dead(c, "io_error");
+}
+
+/* "+OK" to STLS has left: the next bytes on the socket are the ClientHello. */
+static void stls_switch(struct front_conn *c)
+{
+    c->stls_pending = false;
+    if (evbuffer_get_length(c->in) > 0) {
+        log_event(LOG_LVL_WARN, "stls_injection", "sid=%s remote=%s", c->sid, c->remote);
+        set_close(c, "stls_injection");
+        return;
+    }
+    c->tls = tls_conn_new(c->f->tls, c->fd, c->wire);
+    if (c->tls == NULL) {
+        set_close(c, "out_of_memory");
+        return;
+    }
+    c->handshaking = true;
+}
+
+static void watch(struct front_conn *c, struct event *ev, bool *on, bool want, const struct timeval *tv)
+{
+    if (want == *on)
+        return;
+    *on = want;
+    if (want)
+        event_add(ev, tv);
+    else
+        event_del(ev);
+}
+
+static void read_input(struct front_conn *c);
+
+/* The tail of every entry point; c may be freed: the caller returns at once. */
+static void conn_after(struct front_conn *c)
+{
+    for (;;) {
+        if (!c->dead)
+            flush(c);
+        if (c->dead) {
+            conn_free(c);
+            return;
+        }
+        if (c->streaming && evbuffer_get_length(c->wire) < STREAM_LOW) {
+            stream_fill(c);
+            continue;
+        }
+        if (c->stls_pending && evbuffer_get_length(c->wire) == 0) {
+            stls_switch(c);
+            continue;
+        }
+        if (c->closing && evbuffer_get_length(c->wire) == 0) {
+            conn_free(c);
+            return;
+        }
+        /* Stopped at INPUT_HIGH with bytes still inside SSL, and the session
+         * has taken some: epoll will not report those bytes, so read them now. */
+        if (!c->closing && !c->stls_pending && c->tls != NULL && !c->handshaking &&
+            evbuffer_get_length(c->in) < INPUT_HIGH && tls_conn_pending(c->tls)) {
+            size_t before = evbuffer_get_length(c->in);
+            uint64_t taken = c->bytes_in;
+            read_input(c);
+            /* Progress (bytes read, lines taken, replies written): go round again. */
+            if (c->dead || c->closing || evbuffer_get_length(c->in) != before || c->bytes_in != taken ||
+                evbuffer_get_length(c->out) > 0)
+                continue;
+        }
+        break;
+    }
+    bool want_read = !c->closing && !c->stls_pending && evbuffer_get_length(c->in) < INPUT_HIGH;
+    watch(c, c->ev_read, &c->reading, want_read, c->tv);
+    watch(c, c->ev_write, &c->writing, evbuffer_get_length(c->wire) > 0, c->tv);
+}
+
+static void log_tls(struct front_conn *c)
+{
+    const char *version, *cipher;
+    tls_conn_describe(c->tls, &version, &cipher);
+    log_event(LOG_LVL_INFO, "tls", "sid=%s remote=%s version=%s cipher=%s", c->sid, c->remote, version, cipher);
+    metrics_tls(version);
+}
+
+static void start_session(struct front_conn *c, bool tls_active);
+
+/* Takes what the socket has: handshake progress, then client bytes into in. */
+static void read_input(struct front_conn *c)
+{
+    if (c->tls != NULL && c->handshaking) {
+        enum tls_step st = tls_conn_handshake(c->tls);
+        if (st == TLS_AGAIN)
+            return;
+        if (st == TLS_FAILED) {
+            char q[200];
+            const char *e = tls_conn_error(c->tls);
+            log_event(LOG_LVL_NOTICE, "tls_failed", "sid=%s remote=%s error=%s", c->sid, c->remote,
+                      log_quote(q, sizeof(q), e, strlen(e)));
+            metrics_inc(METRIC_TLS_FAILED);
+        }
+        if (st != TLS_DONE) {
+            set_dead(c, st == TLS_EOF ? "client_closed" : "tls_failed");
+            return;
+        }
+        c->handshaking = false;
+        log_tls(c);
+        if (c->s == NULL)
+            start_session(c, true);
+        else
+            pop3_session_tls_ready(c->s);
+        /* The client's first command may have come with its Finished. */
+        if (c->closing || !tls_conn_pending(c->tls))
+            return;
+    }
+    if (c->tls != NULL) {
+        enum tls_step st = tls_conn_read(c->tls, c->in, INPUT_HIGH);
+        if (st == TLS_EOF || st == TLS_FAILED) {
+            process_input(c); /* complete lines that came with the EOF still count */
+            set_dead(c, st == TLS_EOF ? "client_closed" : "io_error");
+            return;
+        }
+    } else {
+        int n = evbuffer_read(c->in, c->fd, INPUT_HIGH);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            process_input(c);
+            set_dead(c, n == 0 ? "client_closed" : "io_error");
+            return;
+        }
+    }
+    process_input(c);
 }
 
 /* ---- pop3_ops ---- */
@@ -203,9 +378,10 @@ static void stream_fill(struct front_conn *c)
 static void op_write(void *io, const char *data, size_t len)
 {
     struct front_conn *c = io;
-    if (c->bev == NULL)
+    if (c->dead)
         return;
-    bufferevent_write(c->bev, data, len);
+    if (evbuffer_add(c->out, data, len) < 0)
+        set_dead(c, "out_of_memory");
     c->bytes_out += len;
 }
 
@@ -213,10 +389,8 @@ static void op_start_tls(void *io)
 {
     struct front_conn *c = io;
     /* Read nothing more in clear: the next bytes are the ClientHello. The
-     * switch happens in conn_writecb once "+OK" has left. */
+     * switch happens in conn_after once "+OK" has left. */
     c->stls_pending = true;
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 }
 
 static void op_auth_request(void *io, const char *mech, const struct sasl_creds *creds, unsigned step,
@@ -236,8 +410,8 @@ static void op_auth_request(void *io, const char *mech, const struct sasl_creds 
     memcpy(q.authcid, creds->authcid, sizeof(q.authcid));
     memcpy(q.secret, creds->secret, creds->secret_len);
     q.secret_len = creds->secret_len;
-    if (step == 0 && strncmp(mech, "SCRAM-", 6) == 0) {
-        int n = tls_bev_channel_binding(c->bev, q.cb_type, q.cb_data, sizeof(q.cb_data));
+    if (step == 0 && strncmp(mech, "SCRAM-", 6) == 0 && c->tls != NULL) {
+        int n = tls_conn_channel_binding(c->tls, q.cb_type, q.cb_data, sizeof(q.cb_data));
         q.cb_len = n > 0 ? (size_t)n : 0;
     }
     int rc = front_authc_request(c->f, c, &q);
@@ -252,10 +426,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct front_conn *c = arg;
     pop3_session_timer(c->s);
-    if (!c->closing)
-        bufferevent_enable(c->bev, EV_READ);
     process_input(c);
-    check_done(c);
+    conn_after(c);
 }
 
 static void op_start_timer(void *io, uint64_t ms)
@@ -291,8 +463,7 @@ static void op_send_message(void *io, int fd, long long top_lines)
     c->msg_fd = fd;
     c->streaming = true;
     dotstuff_init(&c->ds, top_lines);
-    bufferevent_setwatermark(c->bev, EV_WRITE, STREAM_LOW, 0);
-    stream_fill(c);
+    /* conn_after() fills and sends, as far as the socket takes it. */
 }
 
 static void op_logged_in(void *io)
@@ -320,16 +491,6 @@ static const struct pop3_ops front_ops = {
 
 /* ---- libevent callbacks ---- */
 
-static void conn_readcb(struct bufferevent *bev, void *arg)
-{
-    struct front_conn *c = arg;
-    process_input(c);
-    /* While the session is busy, let input pile up only to a bound. */
-    if (!c->closing && evbuffer_get_length(bufferevent_get_input(bev)) >= INPUT_HIGH)
-        bufferevent_disable(bev, EV_READ);
-    check_done(c);
-}
-
 static void start_session(struct front_conn *c, bool tls_active)
 {
     struct pop3_params p = {
@@ -351,97 +512,57 @@ static void start_session(struct front_conn *c, bool tls_active)
     pop3_session_greet(c->s);
 }
 
-static void log_tls(struct front_conn *c)
+/* No input for the login or idle timeout (the read event's own timeout). */
+static void read_timed_out(struct front_conn *c)
 {
-    const char *version, *cipher;
-    tls_bev_describe(c->bev, &version, &cipher);
-    log_event(LOG_LVL_INFO, "tls", "sid=%s remote=%s version=%s cipher=%s", c->sid, c->remote, version, cipher);
-    metrics_tls(version);
+    if (c->streaming || evbuffer_get_length(c->wire) > 0)
+        return; /* the client is busy receiving, not idle; the write timeout watches that */
+    if (!c->handshaking && !c->closing && !c->stls_pending) {
+        static const char msg[] = "-ERR Disconnected for inactivity.\r\n";
+        op_write(c, msg, sizeof(msg) - 1);
+    }
+    set_close(c, c->handshaking ? "tls_handshake_timeout" : "idle_timeout");
 }
 
-/* "+OK" to STLS has been sent: replace the plain bufferevent by a TLS one on the same socket. */
-static void stls_switch(struct front_conn *c)
-{
-    c->stls_pending = false;
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        log_event(LOG_LVL_WARN, "stls_injection", "sid=%s remote=%s", c->sid, c->remote);
-        set_close(c, "stls_injection");
-        return;
-    }
-    bufferevent_free(c->bev);
-    c->bev = tls_bev_accept(c->f->tls, c->f->base, c->fd);
-    if (c->bev == NULL) {
-        set_close(c, "out_of_memory");
-        return;
-    }
-    c->bev_owns_fd = true;
-    c->handshaking = true;
-    bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-    set_timeouts(c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_HIGH);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-}
-
-static void conn_writecb(struct bufferevent *bev, void *arg)
+static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
     struct front_conn *c = arg;
-    if (c->streaming)
-        stream_fill(c);
-    else if (c->stls_pending && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        stls_switch(c);
-    check_done(c);
+    if (what & EV_TIMEOUT)
+        read_timed_out(c);
+    else
+        read_input(c);
+    conn_after(c);
 }
 
-static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
+static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 {
     struct front_conn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        c->handshaking = false;
-        log_tls(c);
-        if (c->s == NULL)
-            start_session(c, true);
-        else
-            pop3_session_tls_ready(c->s);
-        process_input(c);
-        check_done(c);
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
-        if (c->streaming && !(what & BEV_EVENT_WRITING)) {
-            /* The client is busy receiving a message, not idle. */
-            bufferevent_enable(bev, EV_READ);
-            return;
-        }
-        if (!c->handshaking && !c->closing && !c->stls_pending) {
-            static const char msg[] = "-ERR Disconnected for inactivity.\r\n";
-            bufferevent_write(bev, msg, sizeof(msg) - 1);
-            c->bytes_out += sizeof(msg) - 1;
-        }
-        c->closing = false;
-        set_close(c, c->handshaking ? "tls_handshake_timeout" : "idle_timeout");
-        check_done(c);
-        return;
-    }
-    if (what & BEV_EVENT_ERROR && c->handshaking) {
-        char q[200];
-        const char *e = tls_bev_error(bev);
-        log_event(LOG_LVL_NOTICE, "tls_failed", "sid=%s remote=%s error=%s", c->sid, c->remote,
-                  log_quote(q, sizeof(q), e, strlen(e)));
-        metrics_inc(METRIC_TLS_FAILED);
-    }
-    /* EOF or error: nothing more can be written; a session without QUIT deletes nothing. */
-    if (!c->closing)
-        c->close_reason = (what & BEV_EVENT_EOF) ? "client_closed" : (c->handshaking ? "tls_failed" : "io_error");
-    c->closing = true;
-    conn_free(c);
+    if (what & EV_TIMEOUT)
+        set_dead(c, c->closing && c->close_reason != NULL ? c->close_reason : "idle_timeout"); /* output stuck */
+    conn_after(c);
+}
+
+static const struct timeval *common_timeout(struct event_base *base, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    const struct timeval *ct = event_base_init_common_timeout(base, &tv);
+    if (ct == NULL)
+        log_fatal("cannot set up the session timeouts");
+    return ct;
 }
 
 void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
                        uint32_t mechs)
 {
+    if (f->tv_login == NULL) {
+        f->tv_login = common_timeout(f->base, f->conf.timeout_login_ms);
+        f->tv_idle = common_timeout(f->base, f->conf.timeout_idle_ms);
+    }
     struct front_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
+        front_source_release(f, sa);
+        front_conn_gone(f);
         return;
     }
     c->f = f;
@@ -466,32 +587,30 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
               mode == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
     metrics_inc(METRIC_CONN_ACCEPTED);
     metrics_gauge_add(METRIC_SESSIONS, 1);
-    if (mode == CONF_TLS_IMPLICIT) {
-        c->bev = tls_bev_accept(f->tls, f->base, fd);
-        c->bev_owns_fd = true;
+    c->tv = f->tv_login;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->wire = evbuffer_new();
+    c->ev_read = event_new(f->base, fd, EV_READ | EV_PERSIST, conn_readcb, c);
+    c->ev_write = event_new(f->base, fd, EV_WRITE | EV_PERSIST, conn_writecb, c);
+    if (c->in == NULL || c->out == NULL || c->wire == NULL || c->ev_read == NULL || c->ev_write == NULL) {
+        set_dead(c, "out_of_memory");
+    } else if (mode == CONF_TLS_IMPLICIT) {
+        c->tls = tls_conn_new(f->tls, fd, c->wire);
         c->handshaking = true;
+        if (c->tls == NULL)
+            set_dead(c, "out_of_memory");
     } else {
-        c->bev = bufferevent_socket_new(f->base, fd, BEV_OPT_DEFER_CALLBACKS);
-    }
-    if (c->bev == NULL) {
-        c->close_reason = "out_of_memory";
-        conn_free(c);
-        return;
-    }
-    bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_HIGH);
-    set_timeouts(c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (mode == CONF_TLS_STARTTLS)
         start_session(c, false);
-    check_done(c);
+    }
+    conn_after(c);
 }
 
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r)
 {
     pop3_session_auth_result(c->s, r);
     process_input(c);
-    check_done(c);
+    conn_after(c);
 }
 
 uint32_t *front_conn_auth_id(struct front_conn *c)

@@ -129,9 +129,10 @@ static int open_msg_file(int sub_fd, const char *name)
         errno = ENOENT; /* a FIFO or device swapped in: not our message either */
         return -1;
     }
-    /* The caller gets a plain blocking fd; O_NONBLOCK was only for the open. */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    /* The caller gets a plain blocking fd; O_NONBLOCK was only for the open.
+     * F_SETFL changes only the status flags (O_NONBLOCK, O_APPEND, O_ASYNC,
+     * O_DIRECT, O_NOATIME), of which we set none but O_NONBLOCK: no F_GETFL. */
+    if (fcntl(fd, F_SETFL, 0) < 0) {
         int e = errno;
         close(fd);
         errno = e;

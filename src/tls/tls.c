@@ -1,6 +1,5 @@
 #include "tls/tls.h"
 
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -10,6 +9,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "tls/tls_int.h"
 
 #define TLS12_CIPHERS                                                                                     \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"            \
@@ -257,65 +257,7 @@ void tls_server_free(struct tls_server **tsp)
     *tsp = NULL;
 }
 
-struct bufferevent *tls_bev_accept(struct tls_server *ts, struct event_base *base, int fd)
+SSL_CTX *tls_server_default_ctx(struct tls_server *ts)
 {
-    SSL *ssl = SSL_new(ts->sites[0].ctx);
-    if (ssl == NULL)
-        return NULL;
-    struct bufferevent *bev =
-        bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
-}
-
-void tls_bev_describe(struct bufferevent *bev, const char **version, const char **cipher)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    *version = ssl ? SSL_get_version(ssl) : "none";
-    *cipher = ssl ? SSL_get_cipher_name(ssl) : "none";
-}
-
-int tls_bev_channel_binding(struct bufferevent *bev, char type[16], unsigned char *out, size_t cap)
-{
-    static const char label[] = "EXPORTER-Channel-Binding";
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (ssl == NULL || !SSL_is_init_finished(ssl))
-        return -1;
-    if (SSL_version(ssl) == TLS1_3_VERSION) {
-        if (cap < 32 || SSL_export_keying_material(ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) != 1)
-            return -1;
-        strcpy(type, "tls-exporter");
-        return 32;
-    }
-    /* tls-unique: the client's Finished on a full handshake, ours on a resumed one. */
-    size_t n = SSL_session_reused(ssl) ? SSL_get_finished(ssl, out, cap) : SSL_get_peer_finished(ssl, out, cap);
-    if (n == 0 || n > cap)
-        return -1;
-    strcpy(type, "tls-unique");
-    return (int)n;
-}
-
-const char *tls_bev_error(struct bufferevent *bev)
-{
-    static char buf[160];
-    unsigned long e = bufferevent_get_openssl_error(bev);
-    if (e == 0)
-        return "connection closed during handshake";
-    ERR_error_string_n(e, buf, sizeof(buf));
-    while (bufferevent_get_openssl_error(bev) != 0)
-        ;
-    return buf;
-}
-
-void tls_bev_shutdown(struct bufferevent *bev)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (ssl != NULL && SSL_is_init_finished(ssl))
-        SSL_shutdown(ssl);
-    ERR_clear_error();
+    return ts->sites[0].ctx; /* SNI (sni_select) moves the connection to its site */
 }

@@ -10,7 +10,8 @@
 #ifndef POPSD_TLS_TLS_H
 #define POPSD_TLS_TLS_H
 
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -23,25 +24,45 @@ struct tls_server;
 int tls_server_new(const struct conf *c, struct tls_server **ts_r, struct error *err);
 void tls_server_free(struct tls_server **ts);
 
-/* Starts a server-side TLS handshake on fd (which the bufferevent then owns
- * and closes on free). Returns NULL on allocation failure. */
-struct bufferevent *tls_bev_accept(struct tls_server *ts, struct event_base *base, int fd);
+/* One server-side TLS connection on a socket the caller owns and polls
+ * (tls_conn.c). SSL reads the socket itself, with read-ahead; every record it
+ * produces (handshake, data, close_notify) is appended to wire, which the
+ * caller sends when it likes. NULL on allocation failure. */
+struct tls_conn;
+struct tls_conn *tls_conn_new(struct tls_server *ts, int fd, struct evbuffer *wire);
+void tls_conn_free(struct tls_conn **t);
+
+enum tls_step {
+    TLS_DONE,   /* handshake complete */
+    TLS_AGAIN,  /* wait until the socket is readable again */
+    TLS_EOF,    /* the client closed */
+    TLS_FAILED, /* protocol or socket error: tls_conn_error() says which */
+};
+
+enum tls_step tls_conn_handshake(struct tls_conn *t);
+/* Decrypts what the socket and SSL's buffer hold into in, while in holds less
+ * than max. TLS_AGAIN: all taken, or in is full. */
+enum tls_step tls_conn_read(struct tls_conn *t, struct evbuffer *in, size_t max);
+/* Bytes already inside SSL (read from the socket, not yet decrypted): epoll
+ * cannot report them, so the caller reads again when it stopped at max. */
+bool tls_conn_pending(const struct tls_conn *t);
+/* Encrypts into wire. Returns 0 or -1. */
+int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
+/* Queues close_notify (once; nothing before the handshake is done) so the
+ * client sees a clean end of the stream rather than a truncation. */
+void tls_conn_shutdown(struct tls_conn *t);
 
 /* After the handshake: negotiated version and cipher names for the log. */
-void tls_bev_describe(struct bufferevent *bev, const char **version, const char **cipher);
+void tls_conn_describe(const struct tls_conn *t, const char **version, const char **cipher);
 
 /* The channel binding of this connection for SCRAM-SHA-256-PLUS: on TLS 1.3
  * "tls-exporter" (RFC 9266: 32 bytes exported with label
  * "EXPORTER-Channel-Binding" and an empty context), on TLS 1.2 "tls-unique"
  * (RFC 5929: the first Finished message). Returns the length written to out, or
- * -1 (no TLS, or nothing to bind to). type receives the binding's name. */
-int tls_bev_channel_binding(struct bufferevent *bev, char type[16], unsigned char *out, size_t cap);
+ * -1 (nothing to bind to). type receives the binding's name. */
+int tls_conn_channel_binding(const struct tls_conn *t, char type[16], unsigned char *out, size_t cap);
 
-/* Sends close_notify (best effort, never blocks) so the client sees a clean
- * end of the stream rather than a truncation. Call just before freeing bev. */
-void tls_bev_shutdown(struct bufferevent *bev);
-
-/* Why the last handshake on bev failed, for the log (static storage). */
-const char *tls_bev_error(struct bufferevent *bev);
+/* Why the handshake failed, for the log. */
+const char *tls_conn_error(const struct tls_conn *t);
 
 #endif

@@ -224,6 +224,24 @@ def test_pipelining(server):
     assert r.line().startswith("+OK")
 
 
+def test_pipelined_burst_while_waiting_for_authd(server):
+    """48 KB of commands sent behind PASS, while the session waits for authd: the front
+    stops reading at 16 KB of input, with more already read into OpenSSL's buffer, where
+    epoll cannot see it. Every command must still be answered, in order, and QUIT honoured."""
+    n = 8000
+    r = server.raw(timeout=20)
+    assert r.line().startswith("+OK")
+    assert r.cmd("USER " + USER).startswith("+OK")
+    r.send("PASS " + PASSWORD + "\r\n" + "NOOP\r\n" * n + "STAT\r\nQUIT\r\n")
+    assert r.line().startswith("+OK"), "PASS"
+    for i in range(n):
+        assert r.line() == "+OK", "NOOP %d" % i
+    assert r.line().startswith("+OK 3 ")
+    assert r.line().startswith("+OK")
+    assert r.closed()
+    server.wait_log("reason=quit")
+
+
 def test_deletions_only_at_quit(server):
     before = server.messages(USER)
     p = server.pop3s()
