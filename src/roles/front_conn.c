@@ -207,7 +207,7 @@ static void stream_fill(struct front_conn *c)
         }
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(c->out, (ssize_t)DOTSTUFF_OUT_MAX((size_t)n), &v, 1) < 1) {
-            set_close(c, "out_of_memory");
+            set_dead(c, "out_of_memory"); /* mid-message too: drop, never end it cleanly */
             return;
         }
         v.iov_len = dotstuff_feed(&c->ds, in, (size_t)n, v.iov_base);
@@ -305,9 +305,8 @@ static void conn_after(struct front_conn *c)
             size_t before = evbuffer_get_length(c->in);
             uint64_t taken = c->bytes_in;
             read_input(c);
-            /* Progress (bytes read, lines taken, replies written): go round again. */
-            if (c->dead || c->closing || evbuffer_get_length(c->in) != before || c->bytes_in != taken ||
-                evbuffer_get_length(c->out) > 0)
+            /* Progress (bytes read or lines taken, and so replies to send): go round again. */
+            if (c->dead || c->closing || evbuffer_get_length(c->in) != before || c->bytes_in != taken)
                 continue;
         }
         break;

@@ -8,10 +8,13 @@
  * its records into an evbuffer the caller sends with one writev per batch:
  * the reply, or the last reply and close_notify, leave in one segment and no
  * write interest is needed unless the socket is full (bench/RESULTS.md, run 10). */
+#include <errno.h>
 #include <event2/buffer.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,9 +116,14 @@ enum tls_step tls_conn_handshake(struct tls_conn *t)
     case SSL_ERROR_ZERO_RETURN:
         keep_error(t, "connection closed during handshake");
         return TLS_EOF;
-    case SSL_ERROR_SYSCALL:
-        keep_error(t, "connection closed during handshake");
+    case SSL_ERROR_SYSCALL: {
+        /* A reset, or another socket error: say which, not just "closed". */
+        char what[96];
+        snprintf(what, sizeof(what), "socket error during handshake: %s",
+                 errno != 0 ? strerror(errno) : "connection closed");
+        keep_error(t, what);
         return TLS_FAILED;
+    }
     default:
         keep_error(t, "handshake failed");
         return TLS_FAILED;
@@ -164,6 +172,10 @@ bool tls_conn_pending(const struct tls_conn *t)
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
 {
     ERR_clear_error();
+    if (len > INT_MAX) {
+        snprintf(t->error, sizeof(t->error), "write of %zu bytes refused", len);
+        return -1;
+    }
     /* The wire BIO never refuses, so SSL_write takes everything at once. */
     if (len > 0 && SSL_write(t->ssl, data, (int)len) != (int)len) {
         keep_error(t, "write failed");
