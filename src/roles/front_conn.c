@@ -331,8 +331,13 @@ static void read_input(struct front_conn *c)
 {
     if (c->tls != NULL && c->handshaking) {
         enum tls_step st = tls_conn_handshake(c->tls);
-        if (st == TLS_AGAIN)
+        if (st == TLS_AGAIN) {
+            /* Our flight is out, the client's Finished is not in: the greeting
+             * leaves with the flight, a round trip earlier (TLS 1.3 only). */
+            if (c->s == NULL && tls_conn_early_writable(c->tls))
+                start_session(c, true);
             return;
+        }
         if (st == TLS_FAILED) {
             char q[200];
             const char *e = tls_conn_error(c->tls);
@@ -348,8 +353,8 @@ static void read_input(struct front_conn *c)
         log_tls(c);
         if (c->s == NULL)
             start_session(c, true);
-        else
-            pop3_session_tls_ready(c->s);
+        else if (c->mode == CONF_TLS_STARTTLS)
+            pop3_session_tls_ready(c->s); /* else greeted already, with our flight */
         /* The client's first command may have come with its Finished. */
         if (c->closing || !tls_conn_pending(c->tls))
             return;

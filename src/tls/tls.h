@@ -40,13 +40,18 @@ enum tls_step {
 };
 
 enum tls_step tls_conn_handshake(struct tls_conn *t);
+/* TLS 1.3, our flight is out and the client's Finished is not yet in: data
+ * written now leaves with the flight ("0.5-RTT", to a client not yet proven
+ * to hold the keys: only what any client may see, such as the greeting). */
+bool tls_conn_early_writable(const struct tls_conn *t);
 /* Decrypts what the socket and SSL's buffer hold into in, while in holds less
  * than max. TLS_AGAIN: all taken, or in is full. */
 enum tls_step tls_conn_read(struct tls_conn *t, struct evbuffer *in, size_t max);
 /* Bytes already inside SSL (read from the socket, not yet decrypted): epoll
  * cannot report them, so the caller reads again when it stopped at max. */
 bool tls_conn_pending(const struct tls_conn *t);
-/* Encrypts into wire. Returns 0 or -1. */
+/* Encrypts into wire; before the handshake is done only while
+ * tls_conn_early_writable(). Returns 0 or -1. */
 int tls_conn_write(struct tls_conn *t, const void *data, size_t len);
 /* Queues close_notify (once; nothing before the handshake is done) so the
  * client sees a clean end of the stream rather than a truncation. */

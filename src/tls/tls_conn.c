@@ -24,6 +24,7 @@
 struct tls_conn {
     SSL *ssl;
     bool shut;
+    bool flight_out; /* our first handshake flight has been written */
     char error[160];
 };
 
@@ -104,12 +105,8 @@ static void keep_error(struct tls_conn *t, const char *fallback)
     ERR_clear_error();
 }
 
-enum tls_step tls_conn_handshake(struct tls_conn *t)
+static enum tls_step handshake_error(struct tls_conn *t, int r)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(t->ssl);
-    if (r == 1)
-        return TLS_DONE;
     switch (SSL_get_error(t->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         return TLS_AGAIN;
@@ -128,6 +125,34 @@ enum tls_step tls_conn_handshake(struct tls_conn *t)
         keep_error(t, "handshake failed");
         return TLS_FAILED;
     }
+}
+
+enum tls_step tls_conn_handshake(struct tls_conn *t)
+{
+    ERR_clear_error();
+    if (!t->flight_out) {
+        /* Up to our first flight through the early-data entry point: only
+         * after it may a server write before the client's Finished (TLS 1.3
+         * "0.5-RTT" data, RFC 8446 section 2). The server never accepts 0-RTT
+         * data (max_early_data stays 0), so the client cannot send any. */
+        unsigned char none[1];
+        size_t n = 0;
+        int r = SSL_read_early_data(t->ssl, none, sizeof(none), &n);
+        if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+            keep_error(t, "early data refused");
+            return TLS_FAILED;
+        }
+        if (r != SSL_READ_EARLY_DATA_FINISH)
+            return handshake_error(t, 0);
+        t->flight_out = true;
+    }
+    int r = SSL_do_handshake(t->ssl);
+    return r == 1 ? TLS_DONE : handshake_error(t, r);
+}
+
+bool tls_conn_early_writable(const struct tls_conn *t)
+{
+    return t->flight_out && !SSL_is_init_finished(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION;
 }
 
 enum tls_step tls_conn_read(struct tls_conn *t, struct evbuffer *in, size_t max)
@@ -176,8 +201,18 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
         snprintf(t->error, sizeof(t->error), "write of %zu bytes refused", len);
         return -1;
     }
+    if (len == 0)
+        return 0;
+    if (!SSL_is_init_finished(t->ssl)) {
+        size_t done = 0;
+        if (!tls_conn_early_writable(t) || SSL_write_early_data(t->ssl, data, len, &done) != 1 || done != len) {
+            keep_error(t, "write before the handshake");
+            return -1;
+        }
+        return 0;
+    }
     /* The wire BIO never refuses, so SSL_write takes everything at once. */
-    if (len > 0 && SSL_write(t->ssl, data, (int)len) != (int)len) {
+    if (SSL_write(t->ssl, data, (int)len) != (int)len) {
         keep_error(t, "write failed");
         return -1;
     }

@@ -172,3 +172,65 @@ def test_session_tickets_when_enabled(make_server):
     assert sess.has_ticket and not reused
     sess2, reused = tls13_poll(s, ctx, session=sess)
     assert reused, "the ticket was not accepted for resumption"
+
+
+def handshake_until_server_flight(server, ctx):
+    """Drives a client through MemoryBIOs up to its Finished, which it never
+    sends: returns (sslobj, its incoming BIO, sock)."""
+    sock = socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(outgoing.read())  # ClientHello
+    while True:
+        data = sock.recv(65536)
+        assert data, "server closed during the handshake"
+        incoming.write(data)
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            continue
+    outgoing.read()  # our Finished: withheld
+    return obj, incoming, sock
+
+
+def test_greeting_leaves_with_the_tls13_flight(server):
+    # The greeting goes out with the server's first flight (0.5-RTT data), so a
+    # client has it a round trip earlier. Read it without ever sending our Finished.
+    ctx = ssl.create_default_context(cafile=server.pki.ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    obj, incoming, sock = handshake_until_server_flight(server, ctx)
+    try:
+        sock.settimeout(2)
+        got = b""
+        while not got.endswith(b"\r\n"):
+            try:
+                got += obj.read(1024)
+            except ssl.SSLWantReadError:
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    raise AssertionError("no greeting before the client's Finished: %r" % got)
+                assert data, "server closed before sending the greeting"
+                incoming.write(data)
+        assert got.startswith(b"+OK"), got
+    finally:
+        sock.close()
+
+
+def test_tls12_greeting_after_the_handshake(server):
+    # TLS 1.2 has no 0.5-RTT data: the greeting must still come, once the
+    # handshake is done (writing it early would fail the connection).
+    ctx = ssl.create_default_context(cafile=server.pki.ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10),
+                         server_hostname="localhost") as s:
+        assert s.version() == "TLSv1.2"
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        s.sendall(b"QUIT\r\n")
+        assert f.readline().startswith(b"+OK")
