@@ -9,7 +9,7 @@ python3 python3-pytest curl fetchmail mpop getmail6 fail2ban procps
 libjansson-dev nmap testssl.sh dovecot-pop3d valgrind
 libcurl4-openssl-dev libmicrohttpd-dev prometheus
 liboath-dev libqrencode-dev libpwquality-dev libidn-dev gsasl python3-jwt python3-cryptography
-cracklib-runtime zbar-tools libsystemd-dev"
+cracklib-runtime zbar-tools libsystemd-dev haproxy"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

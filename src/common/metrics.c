@@ -284,6 +284,10 @@ size_t metrics_render(const struct metrics_region *m, char *buf, size_t cap)
         (unsigned long long)sum(m, METRIC_CONN_REFUSED_MAX));
     put(&o, "popsd_connections_refused_total{reason=\"max_connections_per_source\"} %llu\n",
         (unsigned long long)sum(m, METRIC_CONN_REFUSED_PER_SOURCE));
+    put(&o, "popsd_connections_refused_total{reason=\"fd_limit\"} %llu\n",
+        (unsigned long long)sum(m, METRIC_CONN_REFUSED_FD));
+    put(&o, "popsd_connections_refused_total{reason=\"proxy_untrusted\"} %llu\n",
+        (unsigned long long)sum(m, METRIC_CONN_REFUSED_PROXY));
     head(&o, "popsd_sessions", "gauge", "Client connections open now, TLS handshakes included.");
     put(&o, "popsd_sessions %lld\n", (long long)gauge_sum(m, METRIC_SESSIONS));
     head(&o, "popsd_tls_handshakes_total", "counter", "TLS handshakes completed, by protocol version.");

@@ -34,6 +34,8 @@ enum metrics_counter {
     METRIC_CONN_ACCEPTED,
     METRIC_CONN_REFUSED_MAX,        /* max_connections */
     METRIC_CONN_REFUSED_PER_SOURCE, /* max_connections_per_source */
+    METRIC_CONN_REFUSED_FD,         /* fd_limit: the front's descriptor budget */
+    METRIC_CONN_REFUSED_PROXY,      /* proxy_untrusted: not a listed balancer */
     METRIC_TLS12,
     METRIC_TLS13,
     METRIC_TLS_OTHER,

@@ -659,6 +659,29 @@ static int metrics_key(struct parse_ctx *p, const char *k, const char *v)
     return 0;
 }
 
+/* Appends addresses or networks ("192.0.2.7 10.0.0.0/8, 2001:db8::/32") to a
+ * space-separated list, each checked. */
+static int add_hosts(struct parse_ctx *p, char *list, size_t cap, const char *v)
+{
+    char buf[CONF_PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", v);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
+        unsigned char a[16];
+        if (!cidr_ok(tok) && inet_pton(AF_INET, tok, a) != 1 && inet_pton(AF_INET6, tok, a) != 1) {
+            snprintf(p->msg, sizeof(p->msg), "'%.64s' is not an address or a network such as 10.0.0.0/8", tok);
+            return 0;
+        }
+        size_t used = strlen(list);
+        if (used + (used > 0) + strlen(tok) >= cap) {
+            snprintf(p->msg, sizeof(p->msg), "list too long (max %zu characters)", cap - 1);
+            return 0;
+        }
+        snprintf(list + used, cap - used, "%s%s", used > 0 ? " " : "", tok);
+    }
+    return 1;
+}
+
 static int listener_key(struct parse_ctx *p, const char *k, const char *v)
 {
     struct conf_listener *l = p->cur_listener;
@@ -685,6 +708,10 @@ static int listener_key(struct parse_ctx *p, const char *k, const char *v)
     }
     if (strcmp(k, "mechanisms") == 0)
         return set_words(p, &l->mechs, v, mech_words, NWORDS(mech_words));
+    if (strcmp(k, "proxy_protocol") == 0)
+        return set_bool(p, &l->proxy, v);
+    if (strcmp(k, "proxy_trusted") == 0)
+        return add_hosts(p, l->proxy_trusted, sizeof(l->proxy_trusted), v);
     snprintf(p->msg, sizeof(p->msg), "unknown key '%s' in [listener]", k);
     return 0;
 }
@@ -828,9 +855,17 @@ static int conf_check(const char *name, struct conf *c, bool check_files, struct
 {
     if (c->n_listeners == 0)
         return error_set(err, "%s: no [listener NAME] section", name);
-    for (unsigned i = 0; i < c->n_listeners; i++)
-        if (c->listeners[i].n_addrs == 0)
-            return error_set(err, "%s: [listener %s] has no address", name, c->listeners[i].name);
+    for (unsigned i = 0; i < c->n_listeners; i++) {
+        const struct conf_listener *l = &c->listeners[i];
+        if (l->n_addrs == 0)
+            return error_set(err, "%s: [listener %s] has no address", name, l->name);
+        /* An empty list would trust everyone to name any source address. */
+        if (l->proxy && l->proxy_trusted[0] == '\0')
+            return error_set(err, "%s: [listener %s] proxy_protocol = yes needs proxy_trusted (the balancers' addresses)",
+                             name, l->name);
+        if (!l->proxy && l->proxy_trusted[0] != '\0')
+            return error_set(err, "%s: [listener %s] proxy_trusted is set but proxy_protocol is not yes", name, l->name);
+    }
     if (c->n_certs == 0)
         return error_set(err, "%s: no [certificate NAME] section; TLS is mandatory", name);
     for (unsigned i = 0; i < c->n_certs; i++) {
@@ -1045,6 +1080,13 @@ void conf_print(const struct conf *c, FILE *out)
         fprintf(out, "\n[listener %s]\ntls = %s\n", l->name, l->tls == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
         fprintf(out, "mechanisms =");
         print_words(out, l->mechs, mech_words, NWORDS(mech_words));
+        fprintf(out, "proxy_protocol = %s\n", l->proxy ? "yes" : "no");
+        /* One entry a line, as they may have been given: a line has a length limit. */
+        for (const char *t = l->proxy_trusted; *t != '\0';) {
+            size_t n = strcspn(t, " ");
+            fprintf(out, "proxy_trusted = %.*s\n", (int)n, t);
+            t += n + (t[n] == ' ');
+        }
         for (unsigned j = 0; j < l->n_addrs; j++)
             fprintf(out, "address = %s\n", l->addrs[j]);
     }

@@ -88,6 +88,8 @@ struct conf_listener {
     unsigned n_addrs;
     enum conf_tls_mode tls;
     uint32_t mechs; /* enum conf_mech bits, default all (OAuth ones only when an [oauth] issuer exists) */
+    bool proxy;     /* proxy_protocol = yes: every connection starts with a PROXY v2 header */
+    char proxy_trusted[512]; /* the balancers allowed to connect (addresses, CIDRs; space-separated) */
 };
 
 struct conf_cert {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/netlist.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/strnum.h"
@@ -131,7 +132,7 @@ void front_conn_gone(struct front *f)
 }
 
 /* Refusals can come in floods: log the first in each second and count the rest. */
-static void log_refusal(const char *remote, const char *reason)
+void front_log_refusal(const char *remote, const char *reason)
 {
     static time_t last;
     static unsigned suppressed;
@@ -145,33 +146,51 @@ static void log_refusal(const char *remote, const char *reason)
     suppressed = 0;
 }
 
+static void sockaddr_ip(const struct sockaddr *sa, char ip[INET6_ADDRSTRLEN])
+{
+    snprintf(ip, INET6_ADDRSTRLEN, "?");
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, INET6_ADDRSTRLEN);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, INET6_ADDRSTRLEN);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     struct front *f = arg;
     enum conf_tls_mode mode = CONF_TLS_IMPLICIT;
     uint32_t mechs = 0;
+    const struct conf_listener *lc = NULL;
     for (unsigned i = 0; i < f->n_listeners; i++)
         if (f->listeners[i] == l) {
             mode = f->listener_mode[i];
             mechs = f->listener_mechs[i];
+            lc = f->listener_conf[i];
         }
+    bool proxy = lc != NULL && lc->proxy;
+    char ip[INET6_ADDRSTRLEN];
+    sockaddr_ip(sa, ip);
     const char *reason = NULL;
-    if (f->n_conns >= f->conf.max_connections)
+    enum metrics_counter refused = METRIC_CONN_REFUSED_MAX;
+    if (f->n_conns >= f->conf.max_connections) {
         reason = "max_connections";
-    else if (f->n_conns >= f->fd_sessions)
+    } else if (f->n_conns >= f->fd_sessions) {
         reason = "fd_limit";
-    else if (!front_source_acquire(f, sa))
+        refused = METRIC_CONN_REFUSED_FD;
+    } else if (proxy && netlist_allow(lc->proxy_trusted, ip) != 1) {
+        /* Only a listed balancer may name the source: anyone else could pose
+         * as any address to the limits and the defence engine. */
+        reason = "proxy_untrusted";
+        refused = METRIC_CONN_REFUSED_PROXY;
+    } else if (!proxy && !front_source_acquire(f, sa)) {
+        /* Behind a balancer, the client's count is taken once its header is read. */
         reason = "max_connections_per_source";
+        refused = METRIC_CONN_REFUSED_PER_SOURCE;
+    }
     if (reason != NULL) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
-        log_refusal(ip, reason);
-        metrics_inc(strcmp(reason, "max_connections_per_source") != 0 ? METRIC_CONN_REFUSED_MAX
-                                                                       : METRIC_CONN_REFUSED_PER_SOURCE);
-        if (mode == CONF_TLS_STARTTLS) {
+        front_log_refusal(ip, reason);
+        metrics_inc(refused);
+        if (mode == CONF_TLS_STARTTLS && !proxy) {
             static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
             ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)w;
@@ -188,7 +207,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         listeners_enable(f, false);
         log_event(LOG_LVL_NOTICE, "accept_paused", "worker=%u sessions=%u reason=fd_limit", f->worker, f->n_conns);
     }
-    front_conn_accept(f, fd, sa, salen, mode, mechs);
+    front_conn_accept(f, fd, sa, salen, mode, mechs, proxy);
 }
 
 static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
@@ -337,6 +356,7 @@ int front_main(int argc, char **argv)
             if (f.conf.n_oauth == 0)
                 m &= ~(uint32_t)(CONF_MECH_OAUTHBEARER | CONF_MECH_XOAUTH2);
             f.listener_mechs[k] = m;
+            f.listener_conf[k] = &f.conf.listeners[i];
             if ((f.conf.listeners[i].tls == CONF_TLS_STARTTLS) != (f.listener_mode[k] == CONF_TLS_STARTTLS))
                 log_fatal("listening sockets do not match the configuration (changed during a reload?)");
         }

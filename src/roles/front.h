@@ -32,6 +32,7 @@ struct front {
     struct evconnlistener *listeners[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
     enum conf_tls_mode listener_mode[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
     uint32_t listener_mechs[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* enum conf_mech */
+    const struct conf_listener *listener_conf[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* into conf */
     unsigned n_listeners;
     uint32_t n_conns;
     uint32_t fd_sessions; /* sessions its descriptors allow (front.c, fd_budget) */
@@ -58,8 +59,10 @@ struct front {
 int front_main(int argc, char **argv);
 
 /* front_conn.c */
+/* proxy: a PROXY v2 header comes first (the peer is a trusted balancer); the
+ * connection then holds no per-source count until the header names the client. */
 void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
-                       uint32_t mechs);
+                       uint32_t mechs, bool proxy);
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r);
 /* The id of the connection's pending authd request (0 = none). */
 uint32_t *front_conn_auth_id(struct front_conn *c);
@@ -74,6 +77,8 @@ void front_authc_cancel(struct front *f, struct front_conn *c);
 
 /* Source accounting (front.c). */
 bool front_source_acquire(struct front *f, const struct sockaddr *sa);
+/* Logs a refused connection (the first each second, then a count). */
+void front_log_refusal(const char *remote, const char *reason);
 void front_source_release(struct front *f, const struct sockaddr *sa);
 void front_conn_gone(struct front *f);
 

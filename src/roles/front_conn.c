@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/secret.h"
+#include "event/proxy_header.h"
 #include "pop3/frame.h"
 #include "roles/front.h"
 #include "store/dotstuff.h"
@@ -52,6 +53,8 @@ struct front_conn {
     struct pop3_session *s;
     struct pop3_framer framer;
     struct event *timer;
+    bool awaiting_proxy; /* a PROXY v2 header comes before anything else */
+    bool source_held;    /* counted against sa's per-source limit */
     bool handshaking;
     bool stls_pending;
     bool closing; /* close once the output has left */
@@ -108,7 +111,8 @@ static void conn_free(struct front_conn *c)
     if (c->wire != NULL)
         evbuffer_free(c->wire);
     close(c->fd);
-    front_source_release(c->f, (const struct sockaddr *)&c->sa);
+    if (c->source_held)
+        front_source_release(c->f, (const struct sockaddr *)&c->sa);
     metrics_gauge_add(METRIC_SESSIONS, -1);
     front_conn_gone(c->f);
     free(c);
@@ -326,9 +330,79 @@ static void log_tls(struct front_conn *c)
 
 static void start_session(struct front_conn *c, bool tls_active);
 
+static void begin(struct front_conn *c);
+
+/* The client's address from a PROXY header, then what accept would have done. */
+static void proxy_accepted(struct front_conn *c, const struct proxy_info *pi)
+{
+    char balancer[INET6_ADDRSTRLEN];
+    memcpy(balancer, c->remote, sizeof(balancer));
+    c->awaiting_proxy = false;
+    if (!pi->local) {
+        memset(&c->sa, 0, sizeof(c->sa));
+        memcpy(&c->sa, &pi->src, pi->src_len);
+        if (pi->src.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&pi->src)->sin_addr, c->remote, sizeof(c->remote));
+        else
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&pi->src)->sin6_addr, c->remote, sizeof(c->remote));
+    }
+    log_event(LOG_LVL_INFO, "proxy", "sid=%s remote=%s balancer=%s command=%s", c->sid, c->remote, balancer,
+              pi->local ? "local" : "proxy");
+    if (!front_source_acquire(c->f, (const struct sockaddr *)&c->sa)) {
+        front_log_refusal(c->remote, "max_connections_per_source");
+        metrics_inc(METRIC_CONN_REFUSED_PER_SOURCE);
+        if (c->mode == CONF_TLS_STARTTLS) {
+            static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+            (void)evbuffer_add(c->out, msg, sizeof(msg) - 1); /* plain text: no TLS yet on this listener */
+        }
+        set_close(c, "max_connections_per_source");
+        return;
+    }
+    c->source_held = true;
+    begin(c);
+}
+
+/* Reads the PROXY v2 header and never a byte past it: what follows is the
+ * client's, for SSL (which reads the socket itself) or for the session. */
+static void read_proxy_header(struct front_conn *c)
+{
+    for (;;) {
+        size_t have = evbuffer_get_length(c->in), need;
+        struct proxy_info pi;
+        const char *why;
+        const unsigned char *p = have > 0 ? evbuffer_pullup(c->in, -1) : NULL;
+        enum proxy_result r = proxy_v2_parse(p, have, &pi, &need, &why);
+        if (r == PROXY_BAD) {
+            char q[160];
+            log_event(LOG_LVL_NOTICE, "proxy_header_invalid", "sid=%s remote=%s error=%s", c->sid, c->remote,
+                      log_quote(q, sizeof(q), why, strlen(why)));
+            set_dead(c, "proxy_header_invalid");
+            return;
+        }
+        if (r == PROXY_OK) {
+            evbuffer_drain(c->in, pi.header_len);
+            proxy_accepted(c, &pi);
+            return;
+        }
+        int n = evbuffer_read(c->in, c->fd, (int)(need - have));
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            set_dead(c, n == 0 ? "client_closed" : "io_error");
+            return;
+        }
+    }
+}
+
 /* Takes what the socket has: handshake progress, then client bytes into in. */
 static void read_input(struct front_conn *c)
 {
+    if (c->awaiting_proxy) {
+        read_proxy_header(c);
+        if (c->awaiting_proxy || c->closing)
+            return;
+        /* Header done: the client's first bytes may be waiting already. */
+    }
     if (c->tls != NULL && c->handshaking) {
         enum tls_step st = tls_conn_handshake(c->tls);
         if (st == TLS_AGAIN) {
@@ -521,6 +595,10 @@ static void read_timed_out(struct front_conn *c)
 {
     if (c->streaming || evbuffer_get_length(c->wire) > 0)
         return; /* the client is busy receiving, not idle; the write timeout watches that */
+    if (c->awaiting_proxy) {
+        set_dead(c, "proxy_header_timeout"); /* nobody to say anything to yet */
+        return;
+    }
     if (!c->handshaking && !c->closing && !c->stls_pending) {
         static const char msg[] = "-ERR Disconnected for inactivity.\r\n";
         op_write(c, msg, sizeof(msg) - 1);
@@ -556,7 +634,7 @@ static const struct timeval *common_timeout(struct event_base *base, uint64_t ms
 }
 
 void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
-                       uint32_t mechs)
+                       uint32_t mechs, bool proxy)
 {
     if (f->tv_login == NULL) {
         f->tv_login = common_timeout(f->base, f->conf.timeout_login_ms);
@@ -565,7 +643,8 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
     struct front_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
-        front_source_release(f, sa);
+        if (!proxy)
+            front_source_release(f, sa);
         front_conn_gone(f);
         return;
     }
@@ -573,6 +652,7 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
     c->fd = fd;
     c->mode = mode;
     c->mechs = mechs;
+    c->source_held = !proxy;
     /* Issue 7 (latency under test): with Nagle on, the POP3S greeting queued
      * behind the TLS 1.3 session tickets waited for the client's delayed ACK,
      * 40 ms on every session. Our writes are whole replies or large stream
@@ -597,17 +677,26 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
     c->wire = evbuffer_new();
     c->ev_read = event_new(f->base, fd, EV_READ | EV_PERSIST, conn_readcb, c);
     c->ev_write = event_new(f->base, fd, EV_WRITE | EV_PERSIST, conn_writecb, c);
-    if (c->in == NULL || c->out == NULL || c->wire == NULL || c->ev_read == NULL || c->ev_write == NULL) {
+    if (c->in == NULL || c->out == NULL || c->wire == NULL || c->ev_read == NULL || c->ev_write == NULL)
         set_dead(c, "out_of_memory");
-    } else if (mode == CONF_TLS_IMPLICIT) {
-        c->tls = tls_conn_new(f->tls, fd, c->wire);
+    else if (proxy)
+        c->awaiting_proxy = true;
+    else
+        begin(c);
+    conn_after(c);
+}
+
+/* The client is known: TLS handshake (implicit TLS) or greeting (STLS listener). */
+static void begin(struct front_conn *c)
+{
+    if (c->mode == CONF_TLS_IMPLICIT) {
+        c->tls = tls_conn_new(c->f->tls, c->fd, c->wire);
         c->handshaking = true;
         if (c->tls == NULL)
             set_dead(c, "out_of_memory");
     } else {
         start_session(c, false);
     }
-    conn_after(c);
 }
 
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r)
