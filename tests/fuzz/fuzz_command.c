@@ -12,15 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "pop3/command.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 /* -1 noise/zero/overflow/over 10 digits, -2 beyond max, else 0 and the index. */
 static int ref_msgnum(const char *s, size_t len, uint32_t max, uint32_t *idx)

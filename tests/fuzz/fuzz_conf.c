@@ -12,14 +12,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
+#include "fuzz_check.h"
 
 /* inih's line buffer (INI_MAX_LINE 200): longer lines cannot be read back. */
 #define LINE_LIMIT 199

@@ -7,8 +7,7 @@
 #include <unistd.h>
 
 #include "auth/guard.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 static const uint8_t KEY[GUARD_KEYLEN] = {0x42};
 

@@ -10,16 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "ipc/auth_msg.h"
 #include "ipc/msg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 static struct ipc_writer w;
 

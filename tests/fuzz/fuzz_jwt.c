@@ -28,15 +28,9 @@
 #include "auth/jwt.h"
 #include "auth/oauth.h"
 #include "conf/conf.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 #define NOW 1700000000
 

@@ -6,16 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "store/maildir_name.h"
 #include "store/sizecache.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 static void check_uidl(const char *base, size_t len)
 {

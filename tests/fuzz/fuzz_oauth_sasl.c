@@ -12,18 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sasl/sasl.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 extern const struct sasl_mech sasl_mech_oauthbearer;
 extern const struct sasl_mech sasl_mech_xoauth2;
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 static int name_clean(const char *s)
 {

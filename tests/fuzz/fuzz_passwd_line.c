@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "auth/userdb.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 static void check(int ok)
 {

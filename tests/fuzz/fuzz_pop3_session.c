@@ -30,18 +30,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "pop3/frame.h"
 #include "conf/conf.h"
+#include "fuzz_check.h"
+#include "pop3/frame.h"
 #include "pop3/session.h"
 #include "store/mailbox.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 static const struct {
     const char *rel, *data;
@@ -96,13 +89,13 @@ enum pending { P_NONE, P_AUTH, P_TIMER, P_TLS, P_SEND };
 
 struct fake {
     struct pop3_session *s;
-    bool tls;       /* what the session may rely on */
-    bool closed;    /* close() was called */
-    bool inuse;     /* open_mailbox answers IN-USE */
+    bool tls;    /* what the session may rely on */
+    bool closed; /* close() was called */
+    bool inuse;  /* open_mailbox answers IN-USE */
     enum pending pending;
     enum pop3_auth_status answer;
     const char *data; /* challenge / additional data with the answer */
-    int fd; /* message being "sent" */
+    int fd;           /* message being "sent" */
     size_t written;
 };
 

@@ -10,15 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "sasl/sasl.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 static int name_clean(const char *s)
 {

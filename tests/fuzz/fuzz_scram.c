@@ -17,15 +17,8 @@
 #include <strings.h>
 
 #include "common/b64.h"
+#include "fuzz_check.h"
 #include "sasl/scram.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 #define SNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 

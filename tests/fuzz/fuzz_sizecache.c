@@ -22,15 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "store/sizecache.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                             \
-    do {                                                                                                     \
-        if (!(c))                                                                                            \
-            abort();                                                                                         \
-    } while (0)
 
 #define MAX_INPUT 65536
 #define MAX_ITEMS 64

@@ -84,6 +84,18 @@ class PKI:
         return crt, k
 
 
+def memory_tls_client(ctx, server_hostname="localhost"):
+    """A TLS client over MemoryBIOs with its ClientHello already written, for tests
+    that move the bytes themselves: returns (sslobj, incoming BIO, outgoing BIO)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return obj, incoming, outgoing
+
+
 class Server:
     def __init__(self, pki, base, userdb="sqlite", extra_server="", extra_conf="", certs=None, workers=1,
                  extra_defence="", extra_userdb=""):

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from popsd_harness import BUILD, POPSD, Server
+from popsd_harness import BUILD, POPSD, Server, memory_tls_client
 
 PASSWORD = "correct horse battery"
 # The ASan/UBSan build is about three times slower: time bounds scale with it.
@@ -476,10 +476,4 @@ def client_hello_bytes():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
+    return memory_tls_client(ctx)[2].read()

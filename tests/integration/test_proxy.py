@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import PASSWORD
-from popsd_harness import POPSD, free_port
+from popsd_harness import POPSD, free_port, memory_tls_client
 
 USER = "alice@example.com"
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -196,12 +196,7 @@ def test_header_in_pieces_then_clienthello_in_the_same_segment(make_server):
     time.sleep(0.2)
     c.sendall(hdr[5:20])
     time.sleep(0.2)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = s.ctx().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
+    obj, incoming, outgoing = memory_tls_client(s.ctx())
     c.sendall(hdr[20:] + outgoing.read())
     got = b""
     while not got.endswith(b"\r\n"):

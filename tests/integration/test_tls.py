@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from conftest import PASSWORD
+from popsd_harness import memory_tls_client
 
 USER = "alice@example.com"
 
@@ -178,12 +179,7 @@ def handshake_until_server_flight(server, ctx):
     """Drives a client through MemoryBIOs up to its Finished, which it never
     sends: returns (sslobj, its incoming BIO, sock)."""
     sock = socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
+    obj, incoming, outgoing = memory_tls_client(ctx)
     sock.sendall(outgoing.read())  # ClientHello
     while True:
         data = sock.recv(65536)
