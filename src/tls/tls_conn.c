@@ -24,7 +24,7 @@
 struct tls_conn {
     SSL *ssl;
     bool shut;
-    bool flight_out; /* our first handshake flight has been written */
+    bool flight_out; /* past the early-data entry point: our first flight, or a HelloRetryRequest, is out */
     char error[160];
 };
 
@@ -131,10 +131,10 @@ enum tls_step tls_conn_handshake(struct tls_conn *t)
 {
     ERR_clear_error();
     if (!t->flight_out) {
-        /* Up to our first flight through the early-data entry point: only
-         * after it may a server write before the client's Finished (TLS 1.3
-         * "0.5-RTT" data, RFC 8446 section 2). The server never accepts 0-RTT
-         * data (max_early_data stays 0), so the client cannot send any. */
+        /* Up to our first flight (or a HelloRetryRequest) through the
+         * early-data entry point: only after it may a server write before the
+         * client's Finished (TLS 1.3 "0.5-RTT" data, RFC 8446 section 2). The
+         * server never accepts 0-RTT data (max_early_data stays 0). */
         unsigned char none[1];
         size_t n = 0;
         int r = SSL_read_early_data(t->ssl, none, sizeof(none), &n);
@@ -152,7 +152,12 @@ enum tls_step tls_conn_handshake(struct tls_conn *t)
 
 bool tls_conn_early_writable(const struct tls_conn *t)
 {
-    return t->flight_out && !SSL_is_init_finished(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION;
+    /* Our Finished must be out, not merely a flight: after a HelloRetryRequest
+     * the early-data entry point also returns, with no keys to write under yet
+     * (the client then failed with "unexpected message"). */
+    unsigned char fin[EVP_MAX_MD_SIZE];
+    return t->flight_out && !SSL_is_init_finished(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION &&
+           SSL_get_finished(t->ssl, fin, sizeof(fin)) > 0;
 }
 
 enum tls_step tls_conn_read(struct tls_conn *t, struct evbuffer *in, size_t max)

@@ -218,6 +218,15 @@ def test_greeting_leaves_with_the_tls13_flight(server):
         sock.close()
 
 
+def test_greeting_after_a_hello_retry_request(server):
+    # The client's first key share (ffdhe2048) is not one we take: HelloRetryRequest,
+    # a second ClientHello, then the real flight. The greeting must wait for that
+    # flight's Finished (sent after the HRR it broke the handshake: "unexpected message").
+    rc, out = s_client(server, "-tls1_3", "-groups", "ffdhe2048:X25519", "-msg", stdin=b"CAPA\nQUIT\n")
+    assert out.count("ServerHello") == 2, "no HelloRetryRequest happened:\n" + out
+    assert rc == 0 and "+OK POP3 server ready." in out and "+OK Capability list follows" in out, out
+
+
 def test_tls12_greeting_after_the_handshake(server):
     # TLS 1.2 has no 0.5-RTT data: the greeting must still come, once the
     # handshake is done (writing it early would fail the connection).
