@@ -440,6 +440,8 @@ static int userdb_key(struct parse_ctx *p, const char *k, const char *v)
         return set_path(p, c->userdb_path, v);
     if (strcmp(k, "allow_weak_schemes") == 0)
         return set_bool(p, &c->allow_weak_schemes, v);
+    if (strcmp(k, "lowercase_names") == 0)
+        return set_bool(p, &c->lowercase_names, v);
     if (strcmp(k, "threads") == 0) {
         uint32_t t;
         if (!set_u32(p, &t, v, 1, 64))
@@ -1013,10 +1015,10 @@ void conf_print(const struct conf *c, FILE *out)
     for (unsigned i = 0; i < c->n_certs; i++)
         fprintf(out, "\n[certificate %s]\ncert = %s\nkey = %s\n", c->certs[i].name, c->certs[i].cert,
                 c->certs[i].key);
-    fprintf(out, "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nthreads = %u\n"
+    fprintf(out, "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nlowercase_names = %s\nthreads = %u\n"
                  "argon2_memory_kib = %u\nargon2_iterations = %u\ncache_ttl = %llus\ncache_size = %u\n",
             c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
-            c->allow_weak_schemes ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t,
+            c->allow_weak_schemes ? "yes" : "no", c->lowercase_names ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t,
             (unsigned long long)(c->cache_ttl_ms / 1000), c->cache_size);
     fprintf(out, "scram_iterations = %u\nmethods =", c->scram_iterations);
     print_words(out, c->default_methods, method_words, NWORDS(method_words));

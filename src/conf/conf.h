@@ -129,6 +129,7 @@ struct conf {
     enum conf_userdb_driver userdb_driver;
     char userdb_path[CONF_PATH_MAX];
     bool allow_weak_schemes;
+    bool lowercase_names; /* fold login names to lower case before lookup (Dovecot's %Lu) */
     unsigned auth_threads;
     uint32_t argon2_m_kib, argon2_t; /* cost for the dummy hash and new hashes */
     uint64_t cache_ttl_ms;           /* verified-credential cache; 0 = off */

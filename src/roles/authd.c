@@ -284,8 +284,11 @@ static void front_cb(evutil_socket_t fd, short what, void *arg)
             front_closed(i);
             return;
         }
+        authd_fold_name(A.conf.lowercase_names, j->req.authcid);
+        authd_fold_name(A.conf.lowercase_names, j->req.authzid);
         if (strncmp(j->req.mech, "SCRAM-", 6) == 0) {
-            int rc = j->req.step == 0 ? authd_scram_open(j, authd_now()) : authd_scram_resume(j);
+            int rc = j->req.step == 0 ? authd_scram_open(j, authd_now(), A.conf.lowercase_names)
+                                      : authd_scram_resume(j);
             if (rc < 0) {
                 /* Malformed, out of order or expired: a failure like any other. */
                 j->res.id = j->req.id;

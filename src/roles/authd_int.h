@@ -55,6 +55,9 @@ struct authd_ctx {
 #define AUTHD_LOGIN_THREADS 2
 /* Worker thread: decides j (fills j->res) for every mechanism. */
 void authd_verify(struct userdb *db, const struct authd_ctx *x, struct job *j);
+/* [userdb] lowercase_names: a login name in ASCII lower case, in place, before
+ * anything (lookup, defence counters, logs) sees it; otherwise unchanged. */
+void authd_fold_name(bool fold, char *name);
 
 /* Worker thread helpers shared by the mechanisms: a failure with its delay, and
  * the admission of a user whose credential (of kind method, enum conf_method)
@@ -67,7 +70,7 @@ void authd_admit(const struct authd_ctx *x, struct job *j, const struct userdb_e
 /* Event loop: SCRAM conversations, keyed by (front, conversation id), bounded
  * in number and age. open parses the client-first message and, on success,
  * puts the claimed user name into j->req.authcid (for the defence engine). */
-int authd_scram_open(struct job *j, int64_t now);
+int authd_scram_open(struct job *j, int64_t now, bool fold_names);
 /* Claims the open conversation j->req.conv of j->front for a later step (sets
  * j->conv and the user name in j->req); -1 if unknown, expired or busy. */
 int authd_scram_resume(struct job *j);

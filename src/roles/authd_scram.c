@@ -35,7 +35,7 @@ static void conv_free(struct scram_conv *c)
     secret_wipe(c, sizeof(*c));
 }
 
-int authd_scram_open(struct job *j, int64_t now)
+int authd_scram_open(struct job *j, int64_t now, bool fold_names)
 {
     struct scram_conv *slot = NULL;
     for (unsigned i = 0; i < SCRAM_CONVS; i++) {
@@ -64,6 +64,9 @@ int authd_scram_open(struct job *j, int64_t now)
         conv_free(slot);
         return -1;
     }
+    /* Only the lookup name is folded: the proof covers the message as the client sent it. */
+    authd_fold_name(fold_names, slot->user);
+    authd_fold_name(fold_names, slot->authzid);
     snprintf(slot->srv_mech, sizeof(slot->srv_mech), "%s", q->mech);
     slot->in_use = slot->busy = true;
     slot->front = j->front;

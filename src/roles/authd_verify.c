@@ -52,6 +52,15 @@ uint32_t authd_jitter(uint64_t base)
     return (uint32_t)(base * 3 / 4 + (base ? r % (base / 2 + 1) : 0));
 }
 
+void authd_fold_name(bool fold, char *name)
+{
+    /* ASCII only, as Dovecot's %Lu does in practice for mail addresses; bytes
+     * beyond ASCII (UTF-8 local parts) are left as they are. */
+    for (; fold && *name != '\0'; name++)
+        if (*name >= 'A' && *name <= 'Z')
+            *name = (char)(*name - 'A' + 'a');
+}
+
 void authd_fail(const struct authd_ctx *x, struct ipc_auth_res *a, enum pop3_auth_status st)
 {
     a->status = (uint8_t)st;
@@ -234,6 +243,7 @@ static void verify_token(struct userdb *db, const struct authd_ctx *x, struct jo
         a->status = POP3_AUTH_TEMPFAIL;
         return;
     }
+    authd_fold_name(x->conf->lowercase_names, r.user);
     if (v == OAUTH_VALID && q->authcid[0] != '\0' && strcmp(q->authcid, r.user) != 0)
         oauth_refuse(x->oauth, "user_mismatch", &r);
     struct userdb_entry e;

@@ -342,12 +342,11 @@ def mint(keys, alg="RS256", **claims):
     return jwt.encode(body, keys[alg], algorithm=alg, headers={"kid": "k-" + alg})
 
 
-@pytest.fixture
-def oauth_srv(make_server, keys, tmp_path):
+def make_oauth_srv(make_server, keys, tmp_path, extra_userdb=""):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(jwks_of(keys)))
     jwks.chmod(0o644)
-    s = make_server(extra_conf=f"""
+    s = make_server(extra_userdb=extra_userdb, extra_conf=f"""
 [oauth idp]
 issuer = {ISSUER}
 audience = {AUD}
@@ -359,6 +358,23 @@ openid_configuration = {ISSUER}/.well-known/openid-configuration
     s.deliver(USER, b"Subject: hi\n\nbody\n")
     s.start()
     return s
+
+
+@pytest.fixture
+def oauth_srv(make_server, keys, tmp_path):
+    return make_oauth_srv(make_server, keys, tmp_path)
+
+
+def test_oauth_names_folded_with_lowercase_names(make_server, keys, tmp_path):
+    # The issuer writes the address its own way, the client another: with
+    # lowercase_names both are the account alice@example.com.
+    s = make_oauth_srv(make_server, keys, tmp_path, extra_userdb="lowercase_names = yes")
+    r = s.raw()
+    r.line()
+    _, line = auth_exchange(r, "OAUTHBEARER", [oauthbearer(mint(keys, email="Alice@Example.com"), "ALICE@example.com")])
+    assert line.startswith("+OK"), line
+    assert r.cmd("STAT").startswith("+OK 1 ")
+    r.close()
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])

@@ -118,3 +118,54 @@ def test_dummy_hash_follows_the_users_scheme(make_server):
     s.maildir(USER)
     s.start()
     s.wait_log("dummy_scheme=SHA512-CRYPT")
+
+
+def test_lowercase_names(make_server):
+    # [userdb] lowercase_names = yes (Dovecot's default %Lu): a client configured
+    # with "Alice@Example.COM" reaches alice@example.com, by every mechanism, and
+    # the defence engine counts its failures against the one account.
+    from sasl_clients import ScramClient, auth_exchange, scram_login
+    s = make_server(extra_userdb="lowercase_names = yes")
+    s.add_user("alice@example.com", PASSWORD)
+    s.deliver("alice@example.com", b"Subject: x\n\nbody\n")
+    s.start()
+    r = s.raw()
+    r.line()
+    assert r.cmd("USER Alice@Example.COM").startswith("+OK")
+    assert r.cmd("PASS " + PASSWORD).startswith("+OK")
+    assert r.cmd("STAT").startswith("+OK 1 ")
+    r.cmd("QUIT")
+    s.wait_log('event=login sid=')
+    assert 'user="alice@example.com" mech=USER' in s.log()
+    r = s.raw()
+    r.line()
+    _, line = auth_exchange(r, "PLAIN", [b"\0ALICE@example.com\0" + PASSWORD.encode()])
+    assert line.startswith("+OK"), line
+    r.cmd("QUIT")
+    r = s.raw()
+    r.line()
+    line, ok = scram_login(r, "SCRAM-SHA-256", ScramClient("aLiCe@example.com", PASSWORD))
+    assert line.startswith("+OK") and ok, line
+    r.cmd("QUIT")
+    r = s.raw()
+    r.line()
+    r.cmd("USER ALICE@EXAMPLE.COM")
+    assert r.cmd("PASS wrong password here").startswith("-ERR")
+    r.close()
+    s.wait_log('event=auth_failure')
+    # The front logs the name as typed; the defence engine files it under the account.
+    events = s.ctl("events", "alice@example.com").stdout
+    assert "fail" in events and "USER" in events, events
+    other = s.ctl("events", "ALICE@EXAMPLE.COM").stdout.strip().splitlines()
+    assert len(other) == 1 and other[0].startswith("time"), "a second account appeared: %r" % other
+
+
+def test_names_are_exact_by_default(make_server):
+    s = make_server()
+    s.add_user("alice@example.com", PASSWORD)
+    s.start()
+    r = s.raw()
+    r.line()
+    r.cmd("USER Alice@Example.com")
+    assert r.cmd("PASS " + PASSWORD).startswith("-ERR [AUTH]")
+    r.close()
