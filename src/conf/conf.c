@@ -671,7 +671,8 @@ static int add_hosts(struct parse_ctx *p, char *list, size_t cap, const char *v)
     for (char *tok = strtok_r(buf, " \t,", &save); tok != NULL; tok = strtok_r(NULL, " \t,", &save)) {
         unsigned char a[16];
         if (!cidr_ok(tok) && inet_pton(AF_INET, tok, a) != 1 && inet_pton(AF_INET6, tok, a) != 1) {
-            snprintf(p->msg, sizeof(p->msg), "'%.64s' is not an address or a network such as 10.0.0.0/8", tok);
+            snprintf(p->msg, sizeof(p->msg), "'%.64s' is not an address or a network such as 10.0.0.0/8",
+                     tok);
             return 0;
         }
         size_t used = strlen(list);
@@ -863,10 +864,12 @@ static int conf_check(const char *name, struct conf *c, bool check_files, struct
             return error_set(err, "%s: [listener %s] has no address", name, l->name);
         /* An empty list would trust everyone to name any source address. */
         if (l->proxy && l->proxy_trusted[0] == '\0')
-            return error_set(err, "%s: [listener %s] proxy_protocol = yes needs proxy_trusted (the balancers' addresses)",
-                             name, l->name);
+            return error_set(
+                err, "%s: [listener %s] proxy_protocol = yes needs proxy_trusted (the balancers' addresses)",
+                name, l->name);
         if (!l->proxy && l->proxy_trusted[0] != '\0')
-            return error_set(err, "%s: [listener %s] proxy_trusted is set but proxy_protocol is not yes", name, l->name);
+            return error_set(err, "%s: [listener %s] proxy_trusted is set but proxy_protocol is not yes",
+                             name, l->name);
     }
     if (c->n_certs == 0)
         return error_set(err, "%s: no [certificate NAME] section; TLS is mandatory", name);
@@ -1015,11 +1018,13 @@ void conf_print(const struct conf *c, FILE *out)
     for (unsigned i = 0; i < c->n_certs; i++)
         fprintf(out, "\n[certificate %s]\ncert = %s\nkey = %s\n", c->certs[i].name, c->certs[i].cert,
                 c->certs[i].key);
-    fprintf(out, "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nlowercase_names = %s\nthreads = %u\n"
-                 "argon2_memory_kib = %u\nargon2_iterations = %u\ncache_ttl = %llus\ncache_size = %u\n",
-            c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
-            c->allow_weak_schemes ? "yes" : "no", c->lowercase_names ? "yes" : "no", c->auth_threads, c->argon2_m_kib, c->argon2_t,
-            (unsigned long long)(c->cache_ttl_ms / 1000), c->cache_size);
+    fprintf(
+        out,
+        "\n[userdb]\ndriver = %s\npath = %s\nallow_weak_schemes = %s\nlowercase_names = %s\nthreads = %u\n"
+        "argon2_memory_kib = %u\nargon2_iterations = %u\ncache_ttl = %llus\ncache_size = %u\n",
+        c->userdb_driver == CONF_USERDB_SQLITE ? "sqlite" : "passwd-file", c->userdb_path,
+        c->allow_weak_schemes ? "yes" : "no", c->lowercase_names ? "yes" : "no", c->auth_threads,
+        c->argon2_m_kib, c->argon2_t, (unsigned long long)(c->cache_ttl_ms / 1000), c->cache_size);
     fprintf(out, "scram_iterations = %u\nmethods =", c->scram_iterations);
     print_words(out, c->default_methods, method_words, NWORDS(method_words));
     fprintf(out, "\n[passwords]\nmin_length = %u\nmin_quality = %u\n%sbreached_list = %s\n", c->pw_min_length,

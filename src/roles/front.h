@@ -31,7 +31,7 @@ struct front {
     struct tls_server *tls;
     struct evconnlistener *listeners[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
     enum conf_tls_mode listener_mode[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];
-    uint32_t listener_mechs[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* enum conf_mech */
+    uint32_t listener_mechs[CONF_MAX_LISTENERS * CONF_MAX_ADDRS];                   /* enum conf_mech */
     const struct conf_listener *listener_conf[CONF_MAX_LISTENERS * CONF_MAX_ADDRS]; /* into conf */
     unsigned n_listeners;
     uint32_t n_conns;

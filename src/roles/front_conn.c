@@ -342,9 +342,11 @@ static void proxy_accepted(struct front_conn *c, const struct proxy_info *pi)
         memset(&c->sa, 0, sizeof(c->sa));
         memcpy(&c->sa, &pi->src, pi->src_len);
         if (pi->src.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)&pi->src)->sin_addr, c->remote, sizeof(c->remote));
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&pi->src)->sin_addr, c->remote,
+                      sizeof(c->remote));
         else
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&pi->src)->sin6_addr, c->remote, sizeof(c->remote));
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&pi->src)->sin6_addr, c->remote,
+                      sizeof(c->remote));
     }
     log_event(LOG_LVL_INFO, "proxy", "sid=%s remote=%s balancer=%s command=%s", c->sid, c->remote, balancer,
               pi->local ? "local" : "proxy");

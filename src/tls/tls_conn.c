@@ -210,7 +210,8 @@ int tls_conn_write(struct tls_conn *t, const void *data, size_t len)
         return 0;
     if (!SSL_is_init_finished(t->ssl)) {
         size_t done = 0;
-        if (!tls_conn_early_writable(t) || SSL_write_early_data(t->ssl, data, len, &done) != 1 || done != len) {
+        if (!tls_conn_early_writable(t) || SSL_write_early_data(t->ssl, data, len, &done) != 1 ||
+            done != len) {
             keep_error(t, "write before the handshake");
             return -1;
         }
