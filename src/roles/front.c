@@ -146,13 +146,13 @@ void front_log_refusal(const char *remote, const char *reason)
     suppressed = 0;
 }
 
-static void sockaddr_ip(const struct sockaddr *sa, char ip[INET6_ADDRSTRLEN])
+void front_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t cap)
 {
-    snprintf(ip, INET6_ADDRSTRLEN, "?");
+    snprintf(ip, cap, "?");
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, INET6_ADDRSTRLEN);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)cap);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, INET6_ADDRSTRLEN);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, (socklen_t)cap);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -169,7 +169,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     bool proxy = lc != NULL && lc->proxy;
     char ip[INET6_ADDRSTRLEN];
-    sockaddr_ip(sa, ip);
+    front_sockaddr_ip(sa, ip, sizeof(ip));
     const char *reason = NULL;
     enum metrics_counter refused = METRIC_CONN_REFUSED_MAX;
     if (f->n_conns >= f->conf.max_connections) {
@@ -191,7 +191,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         front_log_refusal(ip, reason);
         metrics_inc(refused);
         if (mode == CONF_TLS_STARTTLS && !proxy) {
-            static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+            static const char msg[] = FRONT_MSG_TOO_MANY;
             ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
             (void)w;
         }
@@ -207,7 +207,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         listeners_enable(f, false);
         log_event(LOG_LVL_NOTICE, "accept_paused", "worker=%u sessions=%u reason=fd_limit", f->worker, f->n_conns);
     }
-    front_conn_accept(f, fd, sa, salen, mode, mechs, proxy);
+    front_conn_accept(f, fd, sa, salen, ip, mode, mechs, proxy);
 }
 
 static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)

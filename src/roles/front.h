@@ -59,10 +59,11 @@ struct front {
 int front_main(int argc, char **argv);
 
 /* front_conn.c */
-/* proxy: a PROXY v2 header comes first (the peer is a trusted balancer); the
- * connection then holds no per-source count until the header names the client. */
-void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
-                       uint32_t mechs, bool proxy);
+/* ip: sa as text (front_sockaddr_ip). proxy: a PROXY v2 header comes first
+ * (the peer is a trusted balancer); the connection then holds no per-source
+ * count until the header names the client. */
+void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, const char *ip,
+                       enum conf_tls_mode mode, uint32_t mechs, bool proxy);
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r);
 /* The id of the connection's pending authd request (0 = none). */
 uint32_t *front_conn_auth_id(struct front_conn *c);
@@ -77,9 +78,14 @@ void front_authc_cancel(struct front *f, struct front_conn *c);
 
 /* Source accounting (front.c). */
 bool front_source_acquire(struct front *f, const struct sockaddr *sa);
-/* Logs a refused connection (the first each second, then a count). */
-void front_log_refusal(const char *remote, const char *reason);
 void front_source_release(struct front *f, const struct sockaddr *sa);
 void front_conn_gone(struct front *f);
+
+/* Refusing at accept, and again once a PROXY header names the client (front.c). */
+void front_log_refusal(const char *remote, const char *reason); /* the first each second, then a count */
+/* An IPv4 or IPv6 address as text ("?" for another family); cap >= INET6_ADDRSTRLEN. */
+void front_sockaddr_ip(const struct sockaddr *sa, char *ip, size_t cap);
+/* Said in clear on a STLS listener when a connection cap refuses a client. */
+#define FRONT_MSG_TOO_MANY "-ERR [SYS/TEMP] Too many connections; try again later.\r\n"
 
 #endif

@@ -8,7 +8,6 @@
  * answer, the session timer) ends in conn_after(), which encrypts what the
  * session wrote, sends it with one writev, refills a message being streamed,
  * and frees the connection once it is closing and its output has left. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
@@ -250,6 +249,18 @@ static void flush(struct front_conn *c)
         set_dead(c, "io_error");
 }
 
+/* The server side of a TLS handshake on the socket: at accept on an implicit
+ * listener, or after "+OK" to STLS. */
+static void start_tls(struct front_conn *c)
+{
+    c->tls = tls_conn_new(c->f->tls, c->fd, c->wire);
+    if (c->tls == NULL) {
+        set_close(c, "out_of_memory");
+        return;
+    }
+    c->handshaking = true;
+}
+
 /* "+OK" to STLS has left: the next bytes on the socket are the ClientHello. */
 static void stls_switch(struct front_conn *c)
 {
@@ -259,12 +270,7 @@ static void stls_switch(struct front_conn *c)
         set_close(c, "stls_injection");
         return;
     }
-    c->tls = tls_conn_new(c->f->tls, c->fd, c->wire);
-    if (c->tls == NULL) {
-        set_close(c, "out_of_memory");
-        return;
-    }
-    c->handshaking = true;
+    start_tls(c);
 }
 
 static void watch(struct front_conn *c, struct event *ev, bool *on, bool want, const struct timeval *tv)
@@ -331,6 +337,7 @@ static void log_tls(struct front_conn *c)
 static void start_session(struct front_conn *c, bool tls_active);
 
 static void begin(struct front_conn *c);
+static void op_write(void *io, const char *data, size_t len);
 
 /* The client's address from a PROXY header, then what accept would have done. */
 static void proxy_accepted(struct front_conn *c, const struct proxy_info *pi)
@@ -341,12 +348,7 @@ static void proxy_accepted(struct front_conn *c, const struct proxy_info *pi)
     if (!pi->local) {
         memset(&c->sa, 0, sizeof(c->sa));
         memcpy(&c->sa, &pi->src, pi->src_len);
-        if (pi->src.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)&pi->src)->sin_addr, c->remote,
-                      sizeof(c->remote));
-        else
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&pi->src)->sin6_addr, c->remote,
-                      sizeof(c->remote));
+        front_sockaddr_ip((const struct sockaddr *)&c->sa, c->remote, sizeof(c->remote));
     }
     log_event(LOG_LVL_INFO, "proxy", "sid=%s remote=%s balancer=%s command=%s", c->sid, c->remote, balancer,
               pi->local ? "local" : "proxy");
@@ -354,8 +356,8 @@ static void proxy_accepted(struct front_conn *c, const struct proxy_info *pi)
         front_log_refusal(c->remote, "max_connections_per_source");
         metrics_inc(METRIC_CONN_REFUSED_PER_SOURCE);
         if (c->mode == CONF_TLS_STARTTLS) {
-            static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
-            (void)evbuffer_add(c->out, msg, sizeof(msg) - 1); /* plain text: no TLS yet on this listener */
+            static const char msg[] = FRONT_MSG_TOO_MANY;
+            op_write(c, msg, sizeof(msg) - 1); /* in clear: no TLS yet on this listener */
         }
         set_close(c, "max_connections_per_source");
         return;
@@ -635,8 +637,8 @@ static const struct timeval *common_timeout(struct event_base *base, uint64_t ms
     return ct;
 }
 
-void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, enum conf_tls_mode mode,
-                       uint32_t mechs, bool proxy)
+void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int salen, const char *ip,
+                       enum conf_tls_mode mode, uint32_t mechs, bool proxy)
 {
     if (f->tv_login == NULL) {
         f->tv_login = common_timeout(f->base, f->conf.timeout_login_ms);
@@ -665,10 +667,7 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
     memcpy(&c->sa, sa, (size_t)salen < sizeof(c->sa) ? (size_t)salen : sizeof(c->sa));
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     snprintf(c->sid, sizeof(c->sid), "%x-%llx", f->worker, (unsigned long long)++f->next_sid);
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->remote, sizeof(c->remote));
-    else
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote, sizeof(c->remote));
+    snprintf(c->remote, sizeof(c->remote), "%s", ip);
     log_event(LOG_LVL_INFO, "connect", "sid=%s remote=%s tls=%s", c->sid, c->remote,
               mode == CONF_TLS_IMPLICIT ? "implicit" : "starttls");
     metrics_inc(METRIC_CONN_ACCEPTED);
@@ -691,14 +690,10 @@ void front_conn_accept(struct front *f, int fd, const struct sockaddr *sa, int s
 /* The client is known: TLS handshake (implicit TLS) or greeting (STLS listener). */
 static void begin(struct front_conn *c)
 {
-    if (c->mode == CONF_TLS_IMPLICIT) {
-        c->tls = tls_conn_new(c->f->tls, c->fd, c->wire);
-        c->handshaking = true;
-        if (c->tls == NULL)
-            set_dead(c, "out_of_memory");
-    } else {
+    if (c->mode == CONF_TLS_IMPLICIT)
+        start_tls(c);
+    else
         start_session(c, false);
-    }
 }
 
 void front_conn_auth_result(struct front_conn *c, const struct pop3_auth_result *r)

@@ -156,7 +156,7 @@ bool tls_conn_early_writable(const struct tls_conn *t)
      * the early-data entry point also returns, with no keys to write under yet
      * (the client then failed with "unexpected message"). */
     unsigned char fin[EVP_MAX_MD_SIZE];
-    return t->flight_out && !SSL_is_init_finished(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION &&
+    return !SSL_is_init_finished(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION &&
            SSL_get_finished(t->ssl, fin, sizeof(fin)) > 0;
 }
 

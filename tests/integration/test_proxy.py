@@ -263,3 +263,19 @@ def test_config_requires_trusted_balancers(make_server):
     r = subprocess.run([POPSD, "-t", "-c", s2.conf_path], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "not an address or a network" in r.stderr + r.stdout
 
+
+
+def test_per_source_limit_on_a_starttls_listener_says_why(make_server):
+    # On a STLS listener the refusal is said in clear, as at accept without a balancer.
+    s = balanced(make_server, tls="starttls", extra_server="max_connections_per_source = 1")
+    first = socket.create_connection(("127.0.0.1", s.proxy_port), timeout=10)
+    first.sendall(v2_header("192.0.2.7"))
+    assert first.makefile("rb").readline().startswith(b"+OK")
+    second = socket.create_connection(("127.0.0.1", s.proxy_port), timeout=10)
+    second.sendall(v2_header("192.0.2.7"))
+    f = second.makefile("rb")
+    assert f.readline() == b"-ERR [SYS/TEMP] Too many connections; try again later.\r\n"
+    assert f.readline() == b""
+    s.wait_log("remote=192.0.2.7 reason=max_connections_per_source")
+    first.close()
+    second.close()
